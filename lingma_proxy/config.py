@@ -1,11 +1,40 @@
 """Configuration: one dataclass per config.yaml section, built from YAML, validated once at startup.
 
-Loading, env overrides (LINGMA_PROXY_<SECTION>_<KEY>) and one-line validation errors: see load_config().
+load_config() reads the file, applies LINGMA_PROXY_<SECTION>_<KEY> environment overrides and raises
+ConfigError with one line naming the key and the file (or the variable) for anything wrong. The generic
+YAML/env-to-dataclass machinery lives in config_builder.py; this module holds the schema and its rules.
+Fields marked SECRET are redacted by effective_config() and handed to the log redactor by secret_values().
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+import os
+import shutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config_builder import (
+    NON_EMPTY,
+    NOT_A_KEY,
+    NOT_NEGATIVE,
+    POSITIVE,
+    SECRET,
+    ConfigError,
+    Rule,
+    SchemaBuilder,
+    int_at_least,
+    int_between,
+    matching,
+    one_of,
+    read_yaml_file,
+)
+
+ENV_PREFIX = "LINGMA_PROXY_"
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yaml"
 
 
 @dataclass
@@ -19,9 +48,9 @@ class ServerConfig:
 
 @dataclass
 class AuthConfig:
-    api_keys: list[str] = field(default_factory=list)
-    admin_token: str = ""
-    metrics_token: str = ""
+    api_keys: list[str] = field(default_factory=list, metadata=SECRET)
+    admin_token: str = field(default="", metadata=SECRET)
+    metrics_token: str = field(default="", metadata=SECRET)
     metrics_public: bool = False
     allow_open: bool = False
 
@@ -38,7 +67,7 @@ class LimitsConfig:
 class SimulatorConfig:
     scenario: str = ""  # path to a scenario YAML; env LINGMA_SIM_SCENARIO also works
     start_logged_out: bool = False
-    password: str = "lingma"
+    password: str = field(default="lingma", metadata=SECRET)
     dialect: str = "classic"  # classic|acp
     max_concurrent: int = 0  # 0 = unlimited
 
@@ -96,9 +125,9 @@ class ToolsConfig:
 class AccountConfig:
     name: str
     username: str = ""
-    password: str = ""
-    password_env: str = ""
-    session_bundle_b64: str = ""
+    password: str = field(default="", metadata=SECRET)
+    password_env: str = ""  # resolved into `password` at load time
+    session_bundle_b64: str = field(default="", metadata=SECRET)
     session_bundle_file: str = ""
 
 
@@ -112,12 +141,189 @@ class Config:
     sessions: SessionsConfig = field(default_factory=SessionsConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     accounts: list[AccountConfig] = field(default_factory=list)
-    source: str = "<defaults>"  # the file it came from, for error messages
+    source: str = field(default="<defaults>", metadata=NOT_A_KEY)  # the file it came from
 
 
-class ConfigError(Exception):
-    """One line naming the key and the file; the entry point prints it and exits non-zero."""
+# Value rules, keyed by dotted key with list items as [] and map entries as *.
+_RULES: dict[str, Rule] = {
+    "server.host": Rule("a host name or IP address (0.0.0.0 for all interfaces)", bool),
+    "server.port": int_between(0, 65535),  # 0 picks a free port
+    "server.log_level": one_of("debug", "info", "warning", "error"),
+    "server.log_format": one_of("text", "json"),
+    "server.shutdown_grace_sec": NOT_NEGATIVE,
+    "auth.api_keys[]": NON_EMPTY,
+    "limits.max_in_flight": int_at_least(1),
+    "limits.queue_timeout_sec": NOT_NEGATIVE,
+    "limits.max_body_bytes": int_at_least(1),
+    "limits.max_concurrent_per_instance": int_at_least(1),
+    "lingma.binary": Rule("auto, simulator or the path of the Lingma binary", bool),
+    "lingma.attach": matching("off, auto or a ws:// URL", r"wss?://[^\s/]+(/\S*)?", "off", "auto"),
+    "lingma.work_dir": NON_EMPTY,
+    "lingma.startup_timeout": POSITIVE,
+    "lingma.rpc_timeout": POSITIVE,
+    "lingma.default_model": NON_EMPTY,
+    "lingma.default_ask_mode": one_of("chat", "agent"),
+    "lingma.dialect": one_of("auto", "classic", "acp"),
+    "lingma.dedicated_domain_url": matching("empty or an http(s):// URL", r"https?://\S+", ""),
+    "lingma.instances_per_account": int_between(1, 16),
+    "lingma.health_interval_sec": POSITIVE,
+    "lingma.model_aliases.*": NON_EMPTY,
+    "lingma.context_windows.*": int_at_least(1),
+    "lingma.simulator.dialect": one_of("classic", "acp"),
+    "lingma.simulator.max_concurrent": int_at_least(0),
+    "login.timeout": POSITIVE,
+    "login.max_retry": int_at_least(0),
+    "login.selectors.*": NON_EMPTY,
+    "sessions.cache_max_entries": int_at_least(1),
+    "sessions.cache_ttl_sec": POSITIVE,
+    "tools.emulation": one_of("auto", "off"),
+    "tools.allowlist[]": NON_EMPTY,
+    # The name becomes a directory under work_dir, so it must not be able to climb out of it.
+    "accounts[].name": matching("a name of letters, digits, '.', '_' and '-'", r"[A-Za-z0-9][A-Za-z0-9._-]*"),
+    "accounts[].password_env": matching("an environment variable name", r"[A-Za-z_][A-Za-z0-9_]*", ""),
+}
 
 
-def load_config(path: str | None, environ: dict[str, str] | None = None) -> Config:
-    raise NotImplementedError
+# --- checks that span keys, and paths ---------------------------------------------------------
+
+
+def _resolve_file(value: str, base_dir: str) -> str:
+    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+
+
+def _existing_file(key: str, value: str, base_dir: str, checker: SchemaBuilder) -> str:
+    path = _resolve_file(value, base_dir)
+    if not os.path.isfile(path):
+        raise checker.error(key, f"no such file: {path!r}")
+    return path
+
+
+def _executable(key: str, value: str, base_dir: str, checker: SchemaBuilder) -> str:
+    """A path (relative to the config file) or a command name looked up on PATH."""
+    if "/" not in os.path.expanduser(value):
+        found = shutil.which(value)
+        if found is None:
+            raise checker.error(key, f"{value!r} was not found on PATH")
+        return found
+    path = _existing_file(key, value, base_dir, checker)
+    if not os.access(path, os.X_OK):
+        raise checker.error(key, f"{path!r} is not executable")
+    return path
+
+
+def _resolve_paths(cfg: Config, base_dir: str, checker: SchemaBuilder) -> None:
+    lingma = cfg.lingma
+    lingma.work_dir = _resolve_file(lingma.work_dir, base_dir)
+    if lingma.binary not in ("auto", "simulator"):
+        lingma.binary = _executable("lingma.binary", lingma.binary, base_dir, checker)
+    if lingma.simulator.scenario:
+        lingma.simulator.scenario = _existing_file(
+            "lingma.simulator.scenario", lingma.simulator.scenario, base_dir, checker
+        )
+    if cfg.login.browser:
+        cfg.login.browser = _executable("login.browser", cfg.login.browser, base_dir, checker)
+    for index, account in enumerate(cfg.accounts):
+        if account.session_bundle_file:
+            key = f"accounts[{index}].session_bundle_file"
+            account.session_bundle_file = _existing_file(key, account.session_bundle_file, base_dir, checker)
+
+
+def _check_accounts(cfg: Config, environ: Mapping[str, str], checker: SchemaBuilder) -> None:
+    seen: set[str] = set()
+    for index, account in enumerate(cfg.accounts):
+        at = f"accounts[{index}]"
+        if account.name in seen:
+            raise checker.error(f"{at}.name", f"duplicate account name {account.name!r}")
+        seen.add(account.name)
+        if account.password and account.password_env:
+            raise checker.error(f"{at}.password_env", "set password or password_env, not both")
+        if account.session_bundle_b64 and account.session_bundle_file:
+            raise checker.error(f"{at}.session_bundle_file", "set session_bundle_b64 or session_bundle_file, not both")
+        if account.password_env:
+            password = environ.get(account.password_env, "")
+            if not password:
+                raise checker.error(
+                    f"{at}.password_env",
+                    f"environment variable {account.password_env} (password of account {account.name!r}) is not set",
+                )
+            account.password = password
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(cfg: Config, checker: SchemaBuilder) -> None:
+    if _is_loopback(cfg.server.host) or cfg.auth.api_keys or cfg.auth.allow_open:
+        return
+    raise checker.error(
+        "server.host",
+        f"{cfg.server.host!r} is not a loopback address and auth.api_keys is empty; "
+        "set auth.api_keys, or auth.allow_open: true to serve without authentication",
+    )
+
+
+# --- public API -----------------------------------------------------------------------------------
+
+
+def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
+    """The config from `path` (None: config.yaml next to lingma_proxy.py, if any) plus env overrides."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = str(DEFAULT_CONFIG_FILE) if DEFAULT_CONFIG_FILE.is_file() else None
+    elif not os.path.isfile(path):
+        raise ConfigError(f"{path}: config file not found")
+    checker = SchemaBuilder(path or "<defaults>", _RULES, ENV_PREFIX)
+    data = read_yaml_file(path) if path else {}
+    checker.apply_env(Config, data, environ)
+    cfg = checker.build(Config, data)
+    cfg.source = checker.source
+    # Relative paths in the file mean relative to the file, wherever the proxy is started from.
+    _resolve_paths(cfg, os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), checker)
+    _check_accounts(cfg, environ, checker)
+    _check_exposure(cfg, checker)
+    return cfg
+
+
+def _plain(value: Any, secret: bool = False) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: _plain(getattr(value, f.name), secret or bool(f.metadata.get("secret")))
+            for f in dataclasses.fields(value)
+        }
+    if isinstance(value, list):
+        return [_plain(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {name: _plain(item, secret) for name, item in value.items()}
+    return "***" if secret and value else value
+
+
+def effective_config(cfg: Config) -> dict:
+    """The config as plain data, every secret replaced by "***" (empty ones stay empty)."""
+    return _plain(cfg)
+
+
+def _secrets_in(value: Any, secret: bool = False) -> Iterator[str]:
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            yield from _secrets_in(getattr(value, f.name), secret or bool(f.metadata.get("secret")))
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _secrets_in(item, secret)
+    elif secret and isinstance(value, str) and value:
+        yield value
+
+
+def secret_values(cfg: Config) -> list[str]:
+    """Every non-empty secret, for the log redactor."""
+    # The simulator's default password is public (product.md §9); redacting the word "lingma"
+    # would garble every log line, so only a changed one counts as a secret.
+    values = list(_secrets_in(cfg))
+    if cfg.lingma.simulator.password == SimulatorConfig.password:
+        values.remove(SimulatorConfig.password)
+    return values

@@ -1,0 +1,171 @@
+"""make_app(): routes and wiring; serve(): startup, the auth posture, signals and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from . import tokens
+from .completion import CompletionService
+from .config import Config, secret_values
+from .errors import ApiError
+from .handlers.anthropic import CountTokensHandler, MessagesHandler
+from .handlers.base import NotFoundHandler
+from .handlers.openai import ChatCompletionsHandler, ModelsHandler
+from .handlers.ops import HealthHandler, HelloHandler
+from .handlers.responses import ResponsesHandler
+from .logs import setup_logging
+from .models import ModelRegistry
+from .redact import Redactor
+from .services import Services
+from .sessions import SessionCache, SessionEntry
+from .upstream.discovery import find_attach_target, find_lingma_binary, simulator_command
+from .upstream.pool import Pool, Upstream
+from .wire.responses import ResponseStore
+
+log = logging.getLogger("lingma_proxy")
+
+
+def make_app(services: Services) -> tornado.web.Application:
+    ctx = {"services": services}
+    routes = [
+        (r"/healthz", HealthHandler, ctx),
+        (r"/api/hello", HelloHandler, ctx),
+        (r"/v1/models", ModelsHandler, ctx),
+        (r"/v1/chat/completions", ChatCompletionsHandler, ctx),
+        (r"/(?:v1/)?responses", ResponsesHandler, ctx),
+        (r"/v1/messages", MessagesHandler, ctx),
+        (r"/v1/messages/count_tokens", CountTokensHandler, ctx),
+    ]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=ctx,
+        log_function=lambda handler: None,  # BaseHandler.on_finish writes the one access line per request
+    )
+
+
+def choose_upstream(cfg: Config) -> Upstream:
+    """The real binary when configured or found; otherwise the embedded simulator, loudly."""
+    lingma = cfg.lingma
+    if lingma.attach != "off":
+        url = lingma.attach if lingma.attach.startswith("ws") else find_attach_target(Path.home())
+        if not url:
+            raise ApiError("unavailable", "lingma.attach is auto but no running Lingma was found")
+        return Upstream(kind="lingma", command=[], attach_url=url)
+    if lingma.binary != "simulator":
+        found = find_lingma_binary(lingma.binary, os.environ, Path.home())
+        if found is not None:
+            return Upstream(kind="lingma", command=[str(found)])
+        if lingma.binary != "auto":
+            raise ApiError("unavailable", f"lingma.binary {lingma.binary!r} does not exist or is not executable")
+        log.warning(
+            "\n" + "!" * 78 + "\n"
+            "!! No Lingma install was found: serving from the embedded Lingma SIMULATOR.\n"
+            "!! Replies are canned test output, not a real model. To use your account, set\n"
+            "!! lingma.binary: /path/to/Lingma in config.yaml (or LINGMA_BINARY), or lingma.attach: auto.\n"
+            + "!" * 78
+        )
+    sim = lingma.simulator
+    env = {
+        "LINGMA_SIM_START_LOGGED_OUT": "1" if sim.start_logged_out else "0",
+        "LINGMA_SIM_PASSWORD": sim.password,
+        "LINGMA_SIM_DIALECT": sim.dialect,
+        "LINGMA_SIM_MAX_CONCURRENT": str(sim.max_concurrent),
+    }
+    scenario = sim.scenario or os.environ.get("LINGMA_SIM_SCENARIO", "")
+    if scenario:
+        env["LINGMA_SIM_SCENARIO"] = scenario
+    return Upstream(kind="simulator", command=simulator_command(), env=env)
+
+
+def build_services(cfg: Config, redactor: Redactor) -> Services:
+    upstream = choose_upstream(cfg)
+    pool = Pool(cfg, upstream, redactor)
+    models = ModelRegistry(cfg.lingma, pool)
+    sessions = SessionCache(cfg.sessions, lambda entry: _delete_upstream_session(pool, entry))
+    pool.restart_listeners.append(lambda inst: sessions.forget_instance(inst.name))
+    return Services(
+        cfg=cfg,
+        upstream=upstream,
+        pool=pool,
+        models=models,
+        completions=CompletionService(cfg, pool, models, sessions),
+        sessions=sessions,
+        responses=ResponseStore(),
+    )
+
+
+def _delete_upstream_session(pool: Pool, entry: SessionEntry) -> None:
+    """Evicted sessions are deleted upstream so they don't pile up in the account (best effort)."""
+    inst = next((i for i in pool.instances if i.name == entry.instance), None)
+    if inst is None or not inst.usable or inst.generation != entry.generation:
+        return
+    client = inst.client
+    assert client is not None
+
+    async def delete() -> None:
+        try:
+            await client.delete_session(entry.session_id)
+        except (ApiError, ConnectionError, asyncio.TimeoutError) as exc:
+            log.debug("could not delete upstream session: %r", exc)
+
+    asyncio.get_running_loop().create_task(delete())
+
+
+def log_auth_posture(cfg: Config) -> None:
+    auth = cfg.auth
+    lines = [
+        "auth posture:",
+        f"  /v1/*      : {len(auth.api_keys)} API key(s)" if auth.api_keys else "  /v1/*      : OPEN (no api_keys)",
+        "  /healthz, /api/hello : public",
+    ]
+    log.info("\n".join(lines))
+    if not auth.api_keys:
+        log.warning("auth.api_keys is empty: anyone who can reach %s:%d can use this account", cfg.server.host, cfg.server.port)
+
+
+async def serve(cfg: Config) -> int:
+    redactor = Redactor(secret_values(cfg))
+    setup_logging(cfg.server.log_level, cfg.server.log_format, redactor)
+    tokens.warm_up()
+    try:
+        services = build_services(cfg, redactor)
+    except ApiError as err:
+        log.error("%s", err.message)
+        return 2
+    log_auth_posture(cfg)
+    server = tornado.httpserver.HTTPServer(
+        make_app(services),
+        max_body_size=max(64 * 1024 * 1024, 2 * cfg.limits.max_body_bytes),
+        idle_connection_timeout=3600,
+    )
+    sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    log.info("lingma-proxy listening on http://%s:%d (upstream: %s)", cfg.server.host, port, services.upstream.kind)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pool_start = asyncio.create_task(services.pool.start())
+    await stop.wait()
+
+    log.info("shutting down: no new connections; waiting up to %.0fs for in-flight requests", cfg.server.shutdown_grace_sec)
+    server.stop()
+    deadline = loop.time() + cfg.server.shutdown_grace_sec
+    while services.pool.in_flight and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    pool_start.cancel()
+    await services.pool.stop()
+    await server.close_all_connections()
+    log.info("stopped")
+    return 0

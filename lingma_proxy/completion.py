@@ -1,0 +1,270 @@
+"""One completion, whatever API asked for it: Conversation in, OutputEvents then one Finish out.
+
+Upstream events pass through the reasoning splitter, the tool-call parser, the stop-sequence matcher
+and the max_tokens budget, so every encoder sees the same cleaned stream (design.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from .config import Config
+from .errors import ApiError, bad_request
+from .events import Finish, Latency, NativeToolCall, OutputEvent, TextDelta, ThinkDelta, ToolCall, UpstreamFinish, Usage
+from .models import ModelRegistry
+from .prompt import render_prompt, render_turn
+from .sessions import ReusePlan, SessionCache, SessionEntry
+from .stop_sequences import StopSequenceMatcher
+from .tokens import count_tokens
+from .tools.parser import ActionBlockParser
+from .tools.repair import fallback_text, needs_repair, repair_prompt
+from .upstream.client import ChatRequest
+from .upstream.pool import Lease, Pool
+from .upstream.think import ThinkSplitter
+from .wire.conversation import Conversation, Message, ToolUse
+
+log = logging.getLogger("lingma_proxy.completion")
+
+# Failures after which the instance is probably unhealthy and is restarted.
+_RECYCLE_CODES = {"upstream_crashed"}
+
+
+@dataclass
+class Prepared:
+    """A request checked and rendered, before any upstream slot is taken."""
+
+    conv: Conversation
+    model: str
+    prompt: str
+    input_tokens: int
+    started: float
+    api_key_id: str
+
+
+class CompletionService:
+    def __init__(self, cfg: Config, pool: Pool, models: ModelRegistry, sessions: SessionCache) -> None:
+        self.cfg = cfg
+        self.pool = pool
+        self.models = models
+        self.sessions = sessions
+
+    async def prepare(self, conv: Conversation, started: float, api_key_id: str = "") -> Prepared:
+        """Checks that need no upstream slot: model, images, tools; then the prompt and its token count."""
+        model = await self.models.resolve(conv.model)
+        newest = conv.newest_user_index()
+        if newest >= 0 and any(m.images for m in conv.messages[newest:] if m.role == "user"):
+            raise bad_request(
+                "Images are not supported through this Lingma dialect yet; send the image as text or a file path.",
+                param="messages",
+                code="image_not_supported",
+            )
+        if conv.tools and self.cfg.tools.emulation == "off":
+            raise bad_request("Tool calling is disabled on this proxy (tools.emulation: off).", param="tools")
+        prompt = render_prompt(conv)
+        return Prepared(conv, model.id, prompt, count_tokens(prompt), started, api_key_id)
+
+    async def run(self, prepared: Prepared) -> AsyncIterator[OutputEvent | Finish]:
+        """Take a slot, stream the answer, always release the slot and stop the upstream if abandoned."""
+        conv = prepared.conv
+        plan = self.sessions.plan(prepared.api_key_id, prepared.model, conv)
+        lease = await self.pool.acquire(conv.affinity_key, prefer=plan.entry.instance if plan.entry else None)
+        try:
+            if plan.entry and (lease.instance.name, lease.generation) != (plan.entry.instance, plan.entry.generation):
+                plan = ReusePlan(None, 0)  # its instance is busy or was restarted: resend everything
+            async for event in _Turn(self, prepared, lease, plan).events():
+                yield event
+        finally:
+            lease.release()
+
+
+class _Turn:
+    """The state of one completion: parsers, budget, timing."""
+
+    def __init__(self, service: CompletionService, prepared: Prepared, lease: Lease, plan: ReusePlan) -> None:
+        conv = prepared.conv
+        self.service = service
+        self.prepared = prepared
+        self.lease = lease
+        self.plan = plan
+        self.session_id = plan.entry.session_id if plan.entry else str(uuid.uuid4())
+        self.repaired = False
+        self.think = ThinkSplitter()
+        emulate = bool(conv.tools) and conv.tool_choice.mode != "none"
+        self.tools = ActionBlockParser(conv.tools) if emulate else None
+        self.forced = emulate and conv.tool_choice.mode in ("required", "named")
+        self.stops = StopSequenceMatcher(conv.stop)
+        self.output_parts: list[str] = []  # everything counted as output tokens
+        self.reply_text: list[str] = []  # the visible answer text, as the client will send it back
+        self.output_tokens_so_far = 0
+        self.first_token_at: float | None = None
+        self.finish_reason = "stop"
+        self.held_calls: list[ToolCall] = []
+
+    async def events(self) -> AsyncIterator[OutputEvent | Finish]:
+        conv = self.prepared.conv
+        if self.plan.entry is not None:
+            question, is_reply = render_turn(conv, self.plan.start), True
+        else:
+            question, is_reply = self.prepared.prompt, False
+        for attempt in range(2):
+            async for event in self._stream(question, is_reply):
+                yield event
+            if self.finish_reason == "length" or self.stops.matched is not None:
+                break
+            if not (self.forced and self.tools and needs_repair(conv.tool_choice, self.held_calls, self.tools.rejected)):
+                break
+            if attempt == 0:
+                log.info("forced tool call missing or invalid; sending one repair prompt")
+                question, is_reply = repair_prompt(conv.tool_choice, conv.tools, self.tools.rejected), True
+                self.repaired = True
+                self.tools = ActionBlockParser(conv.tools)
+                self.held_calls = []
+            else:
+                text = fallback_text(self.tools.rejected)
+                self.output_parts.append(text)
+                yield TextDelta(text)
+        for call in self.held_calls:
+            yield call
+        if self.held_calls or (self.tools and self.tools.calls and not self.forced):
+            self.finish_reason = "tool_calls"
+        self._remember_session()
+        yield self._finish()
+
+    def _remember_session(self) -> None:
+        """Only a clean turn is reusable: a cut-short or repaired one differs from what the client holds."""
+        if self.finish_reason not in ("stop", "tool_calls") or self.repaired:
+            return
+        calls = self.tools.calls if self.tools is not None else []
+        reply = Message(
+            role="assistant",
+            text="".join(self.reply_text),
+            tool_calls=[ToolUse(call.id, call.name, call.arguments) for call in calls],
+        )
+        entry = SessionEntry(self.lease.instance.name, self.lease.generation, self.session_id, 0.0)
+        self.service.sessions.store(self.prepared.api_key_id, self.prepared.model, self.prepared.conv, reply, entry)
+
+    async def _stream(self, question: str, is_reply: bool) -> AsyncIterator[OutputEvent]:
+        request = ChatRequest(
+            question=question,
+            model_key=self.prepared.model,
+            session_id=self.session_id,
+            request_id=str(uuid.uuid4()),
+            is_reply=is_reply,
+            mode=self.service.cfg.lingma.default_ask_mode,
+        )
+        stream = self.lease.client.chat(request)
+        finished = False
+        try:
+            async for upstream_event in stream:
+                if isinstance(upstream_event, UpstreamFinish):
+                    finished = True
+                    break
+                for event in self._transform(upstream_event):
+                    yield event
+                if self._budget_exhausted():
+                    break
+            for event in self._drain():
+                yield event
+        except ApiError as err:
+            if err.code in _RECYCLE_CODES or err.kind == "timeout":
+                self.service.pool.recycle(self.lease.instance, err.message)
+            raise
+        finally:
+            if not finished:
+                await _stop_quietly(stream)
+            await stream.aclose()
+
+    def _transform(self, event) -> list[OutputEvent]:
+        if isinstance(event, ThinkDelta):
+            return [self._mark_first(event)]
+        if isinstance(event, NativeToolCall):
+            log.info("native tool %s not forwarded (tools.forward_native is off)", event.name)
+            return []
+        out: list[OutputEvent] = []
+        for piece in self.think.feed(event.text):
+            out.extend(self._after_think(piece))
+        return out
+
+    def _after_think(self, piece: TextDelta | ThinkDelta) -> list[OutputEvent]:
+        if isinstance(piece, ThinkDelta):
+            return [self._mark_first(piece)]
+        text = self.stops.feed(piece.text)
+        return self._after_stops(text)
+
+    def _after_stops(self, text: str) -> list[OutputEvent]:
+        if not text:
+            return []
+        if self.tools is None:
+            return [self._emit_text(text)]
+        return self._route_parsed(self.tools.feed(text))
+
+    def _route_parsed(self, parsed: list[TextDelta | ToolCall]) -> list[OutputEvent]:
+        out: list[OutputEvent] = []
+        for item in parsed:
+            if isinstance(item, ToolCall):
+                self.output_parts.append(item.name + item.arguments)
+                if self.forced:
+                    self.held_calls.append(item)  # sent only once no repair is needed
+                else:
+                    out.append(self._mark_first(item))
+            elif item.text:
+                out.append(self._emit_text(item.text))
+        return out
+
+    def _drain(self) -> list[OutputEvent]:
+        """End of an upstream stream: release whatever the parsers still hold."""
+        out: list[OutputEvent] = []
+        for piece in self.think.close():
+            out.extend(self._after_think(piece))
+        out.extend(self._after_stops(self.stops.close()))
+        if self.tools is not None:
+            out.extend(self._route_parsed(self.tools.close()))
+        self.think = ThinkSplitter()
+        return out
+
+    def _emit_text(self, text: str) -> TextDelta:
+        self.output_parts.append(text)
+        self.reply_text.append(text)
+        if self.prepared.conv.max_tokens is not None:
+            self.output_tokens_so_far += count_tokens(text)
+        return self._mark_first(TextDelta(text))
+
+    def _mark_first(self, event: OutputEvent) -> OutputEvent:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+        return event
+
+    def _budget_exhausted(self) -> bool:
+        if self.stops.matched is not None:
+            self.finish_reason = "stop_sequence"
+            return True
+        limit = self.prepared.conv.max_tokens
+        if limit is not None and self.output_tokens_so_far >= limit:
+            self.finish_reason = "length"
+            return True
+        return False
+
+    def _finish(self) -> Finish:
+        now = time.monotonic()
+        started = self.prepared.started
+        first_ms = None if self.first_token_at is None else int((self.first_token_at - started) * 1000)
+        return Finish(
+            reason=self.finish_reason,  # type: ignore[arg-type]
+            usage=Usage(self.prepared.input_tokens, count_tokens("".join(self.output_parts))),
+            stop_sequence=self.stops.matched,
+            served_by=self.lease.instance.name,
+            latency=Latency(first_token_ms=first_ms, total_ms=int((now - started) * 1000)),
+        )
+
+
+async def _stop_quietly(stream) -> None:
+    """Abandoned or cut short: tell Lingma to stop spending the account's quota (product.md §2)."""
+    try:
+        await asyncio.wait_for(stream.cancel(), timeout=2.0)
+    except (ApiError, asyncio.TimeoutError, ConnectionError) as exc:
+        log.debug("chat/stop after an abandoned stream failed: %r", exc)

@@ -1,0 +1,266 @@
+"""What every endpoint shares: request id, auth, bounded JSON body, error rendering, SSE streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from typing import Any, AsyncIterator, Callable
+
+import tornado.web
+import ujson
+from tornado.iostream import StreamClosedError
+
+from ..completion import Prepared
+from ..errors import ApiError
+from ..events import Finish
+from ..logs import request_id_var
+from ..services import Services
+from ..wire.conversation import Conversation
+from ..wire.errors import anthropic_error_body, openai_error_body
+
+log = logging.getLogger("lingma_proxy.http")
+
+_JSON = "application/json; charset=utf-8"
+
+
+def dumps(payload: Any) -> str:
+    return ujson.dumps(payload, ensure_ascii=False, escape_forward_slashes=False)
+
+
+@tornado.web.stream_request_body
+class BaseHandler(tornado.web.RequestHandler):
+    """Thin-handler base: checks in prepare(), every failure rendered by write_error() in the wire format."""
+
+    protocol = "openai"  # "openai" | "anthropic": the error wire format of this endpoint
+    auth = "api"  # "api" | "public"
+    keepalive_sec = 15.0
+    request_id = ""  # set_default_headers() runs before initialize()
+
+    def initialize(self, services: Services) -> None:
+        self.services = services
+        self.started = time.monotonic()
+        self.api_key_id = ""
+        self._body_chunks: list[bytes] = []
+        self._body_size = 0
+        self._body_too_large = False
+        self._task: asyncio.Task | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._encoder: Any = None
+        self._stream_started = False
+        self._client_gone = False
+        self.served_by = ""
+
+    def set_default_headers(self) -> None:
+        if self.request_id:
+            self.set_header("x-request-id", self.request_id)
+
+    async def prepare(self) -> None:
+        self.request_id = self.request.headers.get("x-request-id", "")[:128] or f"req_{uuid.uuid4().hex[:20]}"
+        self.set_header("x-request-id", self.request_id)
+        request_id_var.set(self.request_id)
+        if self.auth == "api":
+            self._check_api_key()
+
+    # ---- auth -------------------------------------------------------------------------------
+
+    def _check_api_key(self) -> None:
+        keys = self.services.cfg.auth.api_keys
+        if not keys:
+            return
+        offered = self.offered_key()
+        if not offered or not any(hmac.compare_digest(offered.encode(), key.encode()) for key in keys):
+            raise ApiError("authentication", "Invalid or missing API key.")
+        self.api_key_id = uuid.uuid5(uuid.NAMESPACE_OID, offered).hex
+
+    def offered_key(self) -> str:
+        header = self.request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            return header[7:].strip()
+        return self.request.headers.get("x-api-key", "").strip()
+
+    # ---- body -------------------------------------------------------------------------------
+
+    def data_received(self, chunk: bytes) -> None:
+        # Over-limit bodies are drained and dropped, so the client still reads a clean 413.
+        self._body_size += len(chunk)
+        if self._body_size > self.services.cfg.limits.max_body_bytes:
+            self._body_too_large = True
+            self._body_chunks.clear()
+        else:
+            self._body_chunks.append(chunk)
+
+    def json_body(self) -> dict:
+        if self._body_too_large:
+            limit = self.services.cfg.limits.max_body_bytes
+            raise ApiError("too_large", f"Request body exceeds limits.max_body_bytes ({limit} bytes).")
+        raw = b"".join(self._body_chunks)
+        if not raw.strip():
+            raise ApiError("invalid_request", "Request body is empty; expected a JSON object.")
+        try:
+            body = ujson.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError("invalid_request", "Request body is not valid UTF-8.") from None
+        except (ValueError, RecursionError, OverflowError) as exc:
+            raise ApiError("invalid_request", f"Request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError("invalid_request", "Request body must be a JSON object.")
+        return body
+
+    # ---- errors -----------------------------------------------------------------------------
+
+    def error_protocol(self) -> str:
+        return self.protocol
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            err = exc
+        elif isinstance(exc, tornado.web.HTTPError) and exc.status_code == 405:
+            err = ApiError("not_found", f"Method {self.request.method} is not allowed on {self.request.path}.")
+            status_code = 405
+        else:
+            err = ApiError("internal", "Internal error in lingma-proxy; see its log for this request id.")
+        self.set_status(status_code if status_code == 405 else err.status)
+        if err.retry_after is not None:
+            self.set_header("Retry-After", str(err.retry_after))
+        self.set_header("Content-Type", _JSON)
+        self.finish(dumps(self.error_body(err)))
+
+    def error_body(self, err: ApiError) -> dict:
+        if self.error_protocol() == "anthropic":
+            return anthropic_error_body(err)
+        return openai_error_body(err)
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        if isinstance(value, ApiError):
+            log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", _JSON)
+        self.finish(dumps(payload))
+
+    def on_finish(self) -> None:
+        self._cancel_keepalive()
+        ms = (time.monotonic() - self.started) * 1000
+        log.info(
+            "access %s %s %d %.1fms instance=%s",
+            self.request.method,
+            self.request.path,
+            self.get_status(),
+            ms,
+            self.served_by or "-",
+        )
+
+    # ---- completions: one path for stream and non-stream -------------------------------------
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
+        if self._task is not None and not self._task.done():
+            log.info("client disconnected mid-request; cancelling upstream")
+            self._task.cancel()
+
+    async def complete(self, conv: Conversation, make_encoder: Callable[[Prepared], Any]) -> None:
+        """Check and render the request, then answer it through `make_encoder`'s wire format."""
+        service = self.services.completions
+        prepared = await service.prepare(conv, self.started, self.api_key_id)
+        await self.respond(make_encoder(prepared), service.run(prepared), conv.stream)
+
+    async def respond(self, encoder: Any, events: AsyncIterator, stream: bool) -> None:
+        """Feed the same encoder in both modes; stream flushes per event, non-stream sends body()."""
+        self._task = asyncio.current_task()
+        self._encoder = encoder
+        try:
+            if stream:
+                await self._stream(encoder, events)
+            else:
+                await self._collect(encoder, events)
+        except asyncio.CancelledError:
+            if not self._client_gone:
+                raise
+            # The client went away; the generator's cleanup already stopped the upstream.
+
+    async def _collect(self, encoder: Any, events: AsyncIterator) -> None:
+        encoder.start()
+        async for event in events:
+            if isinstance(event, Finish):
+                self.served_by = event.served_by or ""
+                encoder.finish(event)
+            else:
+                encoder.feed(event)
+        self.write_json(encoder.body())
+
+    async def _stream(self, encoder: Any, events: AsyncIterator) -> None:
+        self._arm_keepalive()
+        try:
+            async for event in events:
+                if isinstance(event, Finish):
+                    self.served_by = event.served_by or ""
+                    await self._send(encoder.finish(event))
+                else:
+                    await self._send(encoder.feed(event))
+        except ApiError as err:
+            if not self._stream_started:
+                raise
+            log.warning("stream failed after headers: %s", err.message)
+            await self._send(encoder.fail(err))
+        self.finish()
+
+    async def _send(self, frames: list[str]) -> None:
+        if not self._stream_started:
+            self._commit_stream_headers()
+        for frame in frames:
+            self.write(frame)
+        self._arm_keepalive()
+        try:
+            await self.flush()
+        except StreamClosedError:
+            self._client_gone = True
+            raise asyncio.CancelledError() from None
+
+    def _commit_stream_headers(self) -> None:
+        """Headers wait for the first event so that early failures get a real status (product.md §8)."""
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache, no-transform")
+        self.set_header("X-Accel-Buffering", "no")
+        self._stream_started = True
+        for frame in self._encoder.start():
+            self.write(frame)
+
+    def _arm_keepalive(self) -> None:
+        self._cancel_keepalive()
+        loop = asyncio.get_running_loop()
+        self._keepalive_timer = loop.call_later(self.keepalive_sec, self._send_keepalive)
+
+    def _cancel_keepalive(self) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+
+    def _send_keepalive(self) -> None:
+        if self._finished or self._encoder is None:
+            return
+        if not self._stream_started:
+            self._commit_stream_headers()
+        self.write(self._encoder.keepalive())
+        self.flush()
+        self._arm_keepalive()
+
+
+class NotFoundHandler(BaseHandler):
+    """JSON 404 for unknown routes, in the format the caller is most likely to read."""
+
+    auth = "public"
+
+    def error_protocol(self) -> str:
+        headers = self.request.headers
+        return "anthropic" if "anthropic-version" in headers or "x-api-key" in headers else "openai"
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise ApiError("not_found", f"Unknown route: {self.request.method} {self.request.path}")

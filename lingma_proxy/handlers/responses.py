@@ -1,0 +1,33 @@
+"""OpenAI Responses surface: /v1/responses and /responses (Codex CLI)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..wire.ids import new_id
+from ..wire.responses import decode_responses_request
+from ..wire.responses_encoder import ResponsesEncoder
+from .base import BaseHandler
+
+log = logging.getLogger("lingma_proxy.responses")
+
+
+class ResponsesHandler(BaseHandler):
+    async def post(self) -> None:
+        store = self.services.responses
+        conv, options = decode_responses_request(self.json_body(), store)
+        if options.ignored_tool_types:
+            log.info("ignoring unsupported Responses tool types: %s", ", ".join(options.ignored_tool_types))
+        await self.complete(
+            conv,
+            lambda prepared: ResponsesEncoder(
+                conv,
+                response_id=new_id("resp_"),
+                model=prepared.model,
+                created=int(time.time()),
+                input_tokens=prepared.input_tokens,
+                options=options,
+                store=store,
+            ),
+        )

@@ -1,0 +1,108 @@
+"""Logging to stderr as text or JSON lines, with the request id on every record and secrets redacted.
+
+Handlers set request_id_var at the start of a request; asyncio copies context into each task, so
+everything logged on behalf of that request carries its id.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import logging
+import sys
+from typing import Any
+
+import ujson
+
+from .redact import Redactor, redact_json
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
+
+
+class _RedactFilter(logging.Filter):
+    """Redacts the message, its args, the traceback and any extras before a formatter sees them."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        record.msg = self._redactor.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redactor.redact(record.stack_info)
+        for name, value in _extras(record).items():
+            setattr(record, name, self._redact_value(value))
+        return True
+
+    def _redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redactor.redact(value)
+        if isinstance(value, (dict, list)):
+            return redact_json(value)
+        return value
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {name: value for name, value in vars(record).items() if name not in _STANDARD_ATTRS}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, request_id, msg, then any extras and exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", request_id_var.get()),
+            "msg": record.getMessage(),
+        }
+        for name, value in _extras(record).items():
+            entry.setdefault(name, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return ujson.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (as logging's own last-resort handler does),
+    so a test harness that swaps stderr sees the output and no write hits a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging(level: str, fmt: str, redactor: Redactor) -> None:
+    """Route the root logger to stderr in `fmt` ("text" or "json"); calling it again replaces the setup."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.addFilter(_RedactFilter(redactor))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level.upper())

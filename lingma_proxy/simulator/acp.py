@@ -1,0 +1,130 @@
+"""The agent (ACP-style) dialect of the desktop app and QoderCN (lingma-protocol.md §9).
+
+Sessions are created by `session/new` and need `session/set_model` before a prompt; the stream is
+`session/update` notifications, and the prompt's own response comes after `chat_finish`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+from lingma_proxy.simulator.chat import Ask, ChatEngine, NotLoggedIn
+from lingma_proxy.simulator.classic import Handler, send_tool_invoke
+from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
+from lingma_proxy.simulator.sessions import SessionStore
+
+REQUEST_ID_KEY = "ai-coding/request-id"
+CONTEXT_LIMIT_TOKENS = 131072
+CHARS_PER_TOKEN = 4  # a rough usage figure; the real one comes from the cloud
+
+
+def prompt_text(prompt: Any) -> str:
+    if not isinstance(prompt, list):
+        raise RpcError(-32602, "prompt must be a list of content parts")
+    texts = [part.get("text", "") for part in prompt if isinstance(part, dict) and part.get("type") == "text"]
+    return "\n".join(str(text) for text in texts)
+
+
+class AcpSink:
+    def __init__(self, peer: Peer, ask: Ask) -> None:
+        self._peer = peer
+        self._ask = ask
+
+    def _update(self, update: dict[str, Any]) -> Awaitable[None]:
+        params = {"sessionId": self._ask.session_id, "_meta": {REQUEST_ID_KEY: self._ask.request_id}, "update": update}
+        return self._peer.send_notification("session/update", params)
+
+    async def begin(self) -> None:
+        pass  # the agent dialect has no step callbacks or title before the text
+
+    async def think_start(self) -> None:
+        pass
+
+    async def think_text(self, text: str) -> None:
+        await self._update({"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": text}})
+
+    async def think_done(self) -> None:
+        pass
+
+    async def answer(self, text: str) -> None:
+        await self._update({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}})
+
+    async def finish(self, reason: str, status_code: int, full_answer: str) -> None:
+        used = (len(self._ask.question) + len(full_answer)) // CHARS_PER_TOKEN
+        await self._update(
+            {
+                "sessionUpdate": "notification",
+                "type": "context_usage",
+                "data": {"usedTokens": used, "limitTokens": CONTEXT_LIMIT_TOKENS},
+            }
+        )
+        finish = {"reason": reason, "fullAnswer": full_answer}
+        await self._update({"sessionUpdate": "notification", "type": "chat_finish", "data": finish})
+
+    def invoke_tool(self, tool_call_id: str, name: str, parameters: Any, on_reply: ReplyCallback) -> Awaitable[None]:
+        return send_tool_invoke(self._peer, self._ask.request_id, tool_call_id, name, parameters, on_reply)
+
+
+class AcpMethods:
+    def __init__(self, engine: ChatEngine, sessions: SessionStore) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._models: dict[str, str] = {}  # sessionId → model key set by session/set_model
+
+    def table(self) -> dict[str, Handler]:
+        return {
+            "session/new": self.new_session,
+            "session/set_model": self.set_model,
+            "session/prompt": self.prompt,
+            "session/cancel": self.cancel,
+        }
+
+    def _known_session(self, params: dict[str, Any]) -> str:
+        session_id = str(params.get("sessionId") or "")
+        if session_id not in self._models:
+            raise RpcError(-32603, f"session not found: {session_id}")
+        return session_id
+
+    async def new_session(self, params: dict[str, Any], peer: Peer) -> Any:
+        session_id = str(uuid.uuid4())
+        self._models[session_id] = ""
+        return {"sessionId": session_id}
+
+    async def set_model(self, params: dict[str, Any], peer: Peer) -> Any:
+        session_id = self._known_session(params)
+        model = str(params.get("modelId") or "")
+        if not model:
+            raise RpcError(-32603, "model key is empty")
+        self._models[session_id] = model
+        return {}
+
+    async def prompt(self, params: dict[str, Any], peer: Peer) -> Any:
+        session_id = self._known_session(params)
+        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        request_id = str(meta.get(REQUEST_ID_KEY) or "")
+        if not request_id:
+            raise RpcError(-32603, "requestId is empty")
+        if not self._models[session_id]:
+            raise RpcError(-32603, "model key is empty")
+        ask = Ask(
+            request_id=request_id,
+            session_id=session_id,
+            question=prompt_text(params.get("prompt")),
+            is_reply=self._sessions.has(session_id),
+            model=self._models[session_id],
+            mode=str(meta.get("ai-coding/mode") or ""),
+        )
+        try:
+            plan = self._engine.admit(ask)
+        except NotLoggedIn:
+            raise RpcError(-32603, "user not login") from None
+        outcome = await self._engine.start(ask, plan, AcpSink(peer, ask), owner=peer).outcome
+        if outcome.stop_reason == "error":
+            raise RpcError(-32603, outcome.error)
+        return {"stopReason": outcome.stop_reason}
+
+    async def cancel(self, params: dict[str, Any], peer: Peer) -> Any:
+        self._engine.stop_session(str(params.get("sessionId") or ""))
+        return {}

@@ -1,0 +1,87 @@
+"""What one chat turn will stream: the deterministic reply, reasoning, pacing and fault, from a rule or the defaults."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lingma_proxy.simulator.scenario import Rule
+
+DEFAULT_CHUNK_CHARS = 8
+SLOW_TOKENS_DELAY_SEC = 0.3
+SNIPPET_CHARS = 120
+DEFAULT_RPC_ERROR = "failed to get user plan info: HTTP status 500"
+DEFAULT_FINISH_ERROR = "model service error: HTTP status 500"
+
+_NAME_STATEMENT = re.compile(r"my name is (\w+)", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"what is my name", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    answer: str
+    think: str = ""
+    think_style: str = "chat_think"
+    chunk_chars: int = DEFAULT_CHUNK_CHARS
+    first_token_delay_sec: float = 0.0
+    chunk_delay_sec: float = 0.0
+    fault: str | None = None
+    fault_message: str = ""
+    status_code: int = 500
+    native_tool: dict[str, Any] | None = None
+
+
+def default_reply(question: str, session_questions: list[str]) -> str:
+    """`session_questions` are the session's user turns, the current one last."""
+    if _NAME_QUESTION.search(question):
+        for earlier in reversed(session_questions):
+            names = _NAME_STATEMENT.findall(earlier)
+            if names:
+                return f"Your name is {names[-1]}."
+    lines = [line.strip() for line in question.splitlines() if line.strip()]
+    snippet = lines[-1][:SNIPPET_CHARS] if lines else ""
+    return f"Simulated reply (turn {len(session_questions)}): {snippet}"
+
+
+def plan_reply(rule: Rule | None, question: str, session_questions: list[str]) -> ReplyPlan:
+    if rule is None:
+        return ReplyPlan(answer=default_reply(question, session_questions))
+    if rule.echo:
+        answer = question
+    elif rule.reply is not None:
+        answer = rule.reply
+    else:
+        answer = default_reply(question, session_questions)
+    chunk_delay_ms = rule.chunk_delay_ms
+    if chunk_delay_ms is None:
+        chunk_delay_ms = SLOW_TOKENS_DELAY_SEC * 1000 if rule.fault == "slow_tokens" else 0
+    return ReplyPlan(
+        answer=answer,
+        think=rule.think or "",
+        think_style=rule.think_style,
+        chunk_chars=rule.chunk_chars or DEFAULT_CHUNK_CHARS,
+        first_token_delay_sec=rule.first_token_delay_ms / 1000,
+        chunk_delay_sec=chunk_delay_ms / 1000,
+        fault=rule.fault,
+        fault_message=rule.message or DEFAULT_FINISH_ERROR,
+        status_code=rule.status_code or 500,
+        native_tool=rule.native_tool,
+    )
+
+
+def visible_text(plan: ReplyPlan, tool_result: str | None) -> str:
+    """The answer as streamed in `chat/answer`, with in-band reasoning for the inline styles."""
+    answer = plan.answer
+    if tool_result is not None:
+        answer = f"{answer}\nTool result: {tool_result}" if answer else f"Tool result: {tool_result}"
+    if not plan.think or plan.think_style == "chat_think":
+        return answer
+    if plan.think_style == "inline":
+        think_ms = 10 * len(plan.think)  # deterministic stand-in for the thinking time
+        return f"````think::{think_ms}\n{plan.think}\n````\n{answer}"
+    return f"<think>{plan.think}</think>\n{answer}"
+
+
+def split_chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]

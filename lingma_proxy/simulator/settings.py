@@ -1,0 +1,51 @@
+"""The simulator's settings: the real binary's flags, plus test-only knobs read from the environment.
+
+The knobs live in environment variables so that the command line stays identical to the real
+binary's (lingma-protocol.md §1), and the pool can start either executable the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SIM_VERSION = "2.11.1-sim"
+DIALECTS = ("classic", "acp")
+RPC_TIMEOUT_SEC = 120.0  # how long a native tool call waits for its result, as the real binary's RPC timeout
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    work_dir: Path
+    socket_port: int
+    http_port: int
+    dialect: str = "classic"
+    scenario_path: str = ""
+    start_logged_out: bool = False
+    password: str = "lingma"
+    max_concurrent: int = 0  # 0 = unlimited
+    ack_timeout_sec: float = 5.0
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def settings_from(args: argparse.Namespace) -> SimSettings:
+    """Combine the parsed `start` flags with the LINGMA_SIM_* environment; the flag wins for the dialect."""
+    dialect = (args.dialect or os.environ.get("LINGMA_SIM_DIALECT", "") or "classic").strip().lower()
+    if dialect not in DIALECTS:
+        raise SystemExit(f"unknown dialect {dialect!r}: expected classic or acp")
+    return SimSettings(
+        work_dir=Path(args.workDir).expanduser().resolve(),
+        socket_port=args.socketPort,
+        http_port=args.httpPort,
+        dialect=dialect,
+        scenario_path=os.environ.get("LINGMA_SIM_SCENARIO", ""),
+        start_logged_out=_env_flag("LINGMA_SIM_START_LOGGED_OUT"),
+        password=os.environ.get("LINGMA_SIM_PASSWORD", "lingma"),
+        max_concurrent=int(os.environ.get("LINGMA_SIM_MAX_CONCURRENT", "0") or 0),
+        ack_timeout_sec=float(os.environ.get("LINGMA_SIM_ACK_TIMEOUT_SEC", "5") or 5),
+    )

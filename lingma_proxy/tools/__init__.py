@@ -1,0 +1,18 @@
+"""Tool-call emulation: the contract rendered into the prompt, the parser that reads calls back out
+of the answer, argument validation, and the repair of a missing forced call (product.md §6)."""
+
+from .contract import render_tool_call, render_tool_contract
+from .parser import ActionBlockParser, RejectedBlock
+from .repair import fallback_text, needs_repair, repair_prompt
+from .schema import validate_arguments
+
+__all__ = [
+    "ActionBlockParser",
+    "RejectedBlock",
+    "fallback_text",
+    "needs_repair",
+    "render_tool_call",
+    "render_tool_contract",
+    "repair_prompt",
+    "validate_arguments",
+]

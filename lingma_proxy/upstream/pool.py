@@ -1,0 +1,323 @@
+"""The pool of Lingma instances: start, health, restart with backoff, selection and slots (product.md §2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import AccountConfig, Config
+from ..errors import ApiError
+from ..redact import Redactor
+from .client import LingmaClient, connect_client
+from .process import LingmaProcess, free_port
+
+log = logging.getLogger("lingma_proxy.pool")
+
+_MAX_BACKOFF_SEC = 30.0
+_AFFINITY_ENTRIES = 10_000
+_LOGIN_HINT = "run `python lingma_proxy.py login`, or set lingma.attach: auto to use a Lingma an IDE already runs"
+
+
+@dataclass
+class Upstream:
+    """What the pool launches: the real binary, the simulator, or an already-running Lingma (attach)."""
+
+    kind: str  # "lingma" | "simulator"
+    command: list[str]  # executable argv prefix; empty in attach mode
+    env: dict[str, str] = field(default_factory=dict)  # extra env for the child (simulator settings only)
+    attach_url: str = ""
+
+
+class Instance:
+    """One Lingma child (or an attached Lingma) with its own work dir and login."""
+
+    def __init__(self, name: str, work_dir: Path, account: AccountConfig | None) -> None:
+        self.name = name
+        self.work_dir = work_dir
+        self.account = account
+        self.state = "stopped"  # starting | ready | logged_out | failed | stopped
+        self.in_flight = 0
+        self.logged_in = False
+        self.user_name = ""
+        self.restarts = 0
+        self.last_error = ""
+        self.process: LingmaProcess | None = None
+        self.client: LingmaClient | None = None
+        self.socket_port = 0
+        self.http_port = 0
+        self.generation = 0  # bumped on every (re)start; session-cache entries remember it
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "ready" and self.client is not None
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "in_flight": self.in_flight,
+            "logged_in": self.logged_in,
+            "restarts": self.restarts,
+            "last_error": self.last_error or None,
+        }
+
+
+class Lease:
+    """A slot on one instance; release() exactly once, on every path."""
+
+    def __init__(self, pool: Pool, instance: Instance) -> None:
+        self.pool = pool
+        self.instance = instance
+        self.generation = instance.generation
+        self._released = False
+
+    @property
+    def client(self) -> LingmaClient:
+        assert self.instance.client is not None
+        return self.instance.client
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.pool._release(self.instance)
+
+
+class Pool:
+    def __init__(self, cfg: Config, upstream: Upstream, redactor: Redactor) -> None:
+        self.cfg = cfg
+        self.upstream = upstream
+        self.redactor = redactor
+        self.instances = self._plan_instances(cfg)
+        self.in_flight = 0
+        self.rejections = 0
+        self.restart_listeners: list[Callable[[Instance], None]] = []
+        self._slot_freed = asyncio.Condition()
+        self._affinity: OrderedDict[str, str] = OrderedDict()
+        self._restart_tasks: dict[str, asyncio.Task] = {}
+        self._health_task: asyncio.Task | None = None
+        self._closing = False
+
+    @staticmethod
+    def _plan_instances(cfg: Config) -> list[Instance]:
+        base = Path(cfg.lingma.work_dir)
+        if cfg.lingma.attach != "off":
+            return [Instance("attached", base / "attached", None)]
+        if not cfg.accounts:
+            return [Instance("default-0", base / "default" / "0", None)]
+        per_account = cfg.lingma.instances_per_account
+        return [
+            Instance(f"{account.name}-{n}", base / account.name / str(n), account)
+            for account in cfg.accounts
+            for n in range(per_account)
+        ]
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.gather(*(self._start_instance(inst) for inst in self.instances))
+        self._health_task = asyncio.create_task(self._health_loop())
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._health_task:
+            self._health_task.cancel()
+        for task in self._restart_tasks.values():
+            task.cancel()
+        await asyncio.gather(*(self._stop_instance(inst) for inst in self.instances), return_exceptions=True)
+
+    async def _start_instance(self, inst: Instance) -> None:
+        inst.state = "starting"
+        inst.generation += 1
+        try:
+            url = await self._launch(inst)
+            inst.client = await connect_client(
+                url, rpc_timeout=self.cfg.lingma.rpc_timeout, dialect_setting=self.cfg.lingma.dialect
+            )
+            inst.client.on_close(lambda inst=inst, gen=inst.generation: self._lost(inst, gen, "connection closed"))
+            await self.refresh_login(inst)
+            inst.last_error = ""
+        except Exception as exc:  # any start failure leaves a failed instance that is retried with backoff
+            inst.state = "failed"
+            inst.last_error = self.redactor.redact(f"start failed: {exc}")
+            log.error("instance %s failed to start: %s", inst.name, inst.last_error)
+            await self._stop_instance(inst)
+            self._schedule_restart(inst)
+
+    async def _launch(self, inst: Instance) -> str:
+        if self.upstream.attach_url:
+            return self.upstream.attach_url
+        inst.work_dir.mkdir(parents=True, exist_ok=True)
+        inst.socket_port, inst.http_port = free_port(), free_port()
+        inst.process = LingmaProcess(
+            self.upstream.command,
+            inst.work_dir,
+            inst.socket_port,
+            inst.http_port,
+            env=self.upstream.env,
+            name=inst.name,
+            log=logging.getLogger(f"lingma_proxy.child.{inst.name}"),
+            redact=self.redactor.redact,
+        )
+        generation = inst.generation
+        inst.process.on_exit = lambda status: self._lost(inst, generation, f"process exited ({status})")
+        await inst.process.start(timeout=self.cfg.lingma.startup_timeout)
+        return f"ws://127.0.0.1:{inst.socket_port}/"
+
+    async def _stop_instance(self, inst: Instance) -> None:
+        client, process = inst.client, inst.process
+        inst.client = None
+        inst.process = None
+        if client is not None:
+            client.close()
+        if process is not None:
+            await process.stop()
+        if inst.state != "failed":
+            inst.state = "stopped"
+
+    async def refresh_login(self, inst: Instance) -> None:
+        assert inst.client is not None
+        status = await inst.client.auth_status()
+        inst.logged_in = status.logged_in
+        inst.user_name = status.name if status.logged_in else ""
+        inst.state = "ready" if status.logged_in else "logged_out"
+        if not status.logged_in:
+            log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
+
+    def _lost(self, inst: Instance, generation: int, why: str) -> None:
+        """The child died or its socket closed: restart unless this is an old generation or shutdown."""
+        if self._closing or generation != inst.generation or inst.state in ("stopped", "starting"):
+            return
+        log.error("instance %s lost: %s", inst.name, why)
+        inst.state = "failed"
+        inst.last_error = why
+        self._schedule_restart(inst)
+
+    def recycle(self, inst: Instance, why: str) -> None:
+        """A hung or misbehaving instance: restart it now (its other streams fail cleanly)."""
+        if inst.state in ("ready", "logged_out"):
+            self._lost(inst, inst.generation, why)
+
+    def _schedule_restart(self, inst: Instance) -> None:
+        if self._closing:
+            return
+        running = self._restart_tasks.get(inst.name)
+        if running and not running.done():
+            return
+        self._restart_tasks[inst.name] = asyncio.create_task(self._restart(inst))
+
+    async def _restart(self, inst: Instance) -> None:
+        delay = min(_MAX_BACKOFF_SEC, 0.5 * (2 ** min(inst.restarts, 6)))
+        await self._stop_instance(inst)
+        inst.state = "failed"
+        await asyncio.sleep(delay)
+        if self._closing:
+            return
+        inst.restarts += 1
+        for listener in self.restart_listeners:
+            listener(inst)
+        log.info("restarting instance %s (restart #%d)", inst.name, inst.restarts)
+        await self._start_instance(inst)
+        async with self._slot_freed:
+            self._slot_freed.notify_all()
+
+    async def _health_loop(self) -> None:
+        interval = self.cfg.lingma.health_interval_sec
+        while not self._closing:
+            await asyncio.sleep(interval)
+            for inst in self.instances:
+                if inst.state not in ("ready", "logged_out") or inst.client is None:
+                    continue
+                try:
+                    await asyncio.wait_for(inst.client.auth_status(), timeout=min(10.0, interval))
+                    await self.refresh_login(inst)
+                except (asyncio.TimeoutError, ApiError, ConnectionError) as exc:
+                    self.recycle(inst, f"health check failed: {exc!r}")
+
+    # ---- selection and slots ------------------------------------------------------------------
+
+    async def acquire(self, affinity_key: str | None = None, prefer: str | None = None) -> Lease:
+        """A slot on the best instance, waiting up to limits.queue_timeout_sec; 503 or 429 otherwise."""
+        deadline = time.monotonic() + self.cfg.limits.queue_timeout_sec
+        async with self._slot_freed:
+            while True:
+                inst = self._pick(affinity_key, prefer)
+                if inst is not None:
+                    return self._take(inst, affinity_key)
+                if not self._worth_waiting():
+                    raise self._unavailable()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    if not any(inst.usable for inst in self.instances):
+                        raise self._unavailable()
+                    self.rejections += 1
+                    raise ApiError(
+                        "rate_limit",
+                        "Too many requests in flight; retry shortly.",
+                        retry_after=max(1, round(self.cfg.limits.queue_timeout_sec / 4)),
+                    )
+                try:
+                    await asyncio.wait_for(self._slot_freed.wait(), timeout=remaining)
+                except asyncio.TimeoutError:
+                    pass
+
+    def _worth_waiting(self) -> bool:
+        """A busy, starting or restarting instance may free up; logged-out or stopped ones will not."""
+        return any(inst.usable or inst.state == "starting" for inst in self.instances) or any(
+            not task.done() for task in self._restart_tasks.values()
+        )
+
+    def _unavailable(self) -> ApiError:
+        if any(inst.state == "logged_out" for inst in self.instances):
+            return ApiError("unavailable", f"No Lingma instance is logged in: {_LOGIN_HINT}.", code="not_logged_in")
+        return ApiError("unavailable", "No Lingma instance is ready; retry shortly.", code="upstream_not_ready")
+
+    def _pick(self, affinity_key: str | None, prefer: str | None) -> Instance | None:
+        if self.in_flight >= self.cfg.limits.max_in_flight:
+            return None
+        limit = self.cfg.limits.max_concurrent_per_instance
+        free = [inst for inst in self.instances if inst.usable and inst.in_flight < limit]
+        if not free:
+            return None
+        for wanted in (prefer, self._affinity.get(affinity_key) if affinity_key else None):
+            for inst in free:
+                if inst.name == wanted:
+                    return inst
+        return min(free, key=lambda inst: inst.in_flight)
+
+    def _take(self, inst: Instance, affinity_key: str | None) -> Lease:
+        inst.in_flight += 1
+        self.in_flight += 1
+        if affinity_key:
+            self._affinity[affinity_key] = inst.name
+            self._affinity.move_to_end(affinity_key)
+            if len(self._affinity) > _AFFINITY_ENTRIES:
+                self._affinity.popitem(last=False)
+        return Lease(self, inst)
+
+    def _release(self, inst: Instance) -> None:
+        inst.in_flight -= 1
+        self.in_flight -= 1
+        asyncio.get_running_loop().create_task(self._notify_slot_freed())
+
+    async def _notify_slot_freed(self) -> None:
+        async with self._slot_freed:
+            self._slot_freed.notify()
+
+    # ---- views ---------------------------------------------------------------------------------
+
+    def find(self, name: str) -> Instance:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst
+        raise ApiError("not_found", f"Unknown instance {name!r}.")
+
+    def ready_client(self) -> LingmaClient | None:
+        for inst in self.instances:
+            if inst.usable:
+                return inst.client
+        return None

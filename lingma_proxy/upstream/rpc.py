@@ -1,0 +1,247 @@
+"""JSON-RPC 2.0 over Content-Length frames over one WebSocket (lingma-protocol.md §2).
+
+Knows framing and correlation, nothing about Lingma's methods. Every server→client request is
+acked at once, for any method, because the binary waits on each ack (§2); then the message goes to
+whoever subscribed to its request id, so interleaved chats on one connection stay apart (§6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any, Callable
+
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketError, websocket_connect
+
+from lingma_proxy.framing import FrameDecoder, FramingError, encode_frame
+
+_log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # Tornado's 10 MiB default would cut large prompts and answers
+ACP_REQUEST_ID = "ai-coding/request-id"
+# Sent to every subscriber when the socket closes, so a stream can end instead of idling to its timeout.
+CONNECTION_LOST = "$/connectionLost"
+
+Subscriber = Callable[[str, dict], None]
+RequestHandler = Callable[[dict], Any]
+
+
+class RpcError(Exception):
+    """The peer answered a call with a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class RpcTimeout(Exception):
+    """No response to a call within its timeout."""
+
+
+class ConnectionLost(Exception):
+    """The WebSocket closed before (or while) the call was answered."""
+
+
+def route_key(params: dict) -> str | None:
+    """Which chat a server message belongs to: its requestId, else ACP's _meta id, else its sessionId."""
+    request_id = params.get("requestId")
+    if not request_id:
+        meta = params.get("_meta")
+        request_id = meta.get(ACP_REQUEST_ID) if isinstance(meta, dict) else None
+    return request_id or params.get("sessionId") or None
+
+
+class RpcConnection:
+    """One JSON-RPC peer. Build it with `await RpcConnection.connect(url, timeout)`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.on_close: Callable[[], None] | None = None
+        self._ws: WebSocketClientConnection | None = None
+        self._decoder = FrameDecoder(max_frame_bytes=MAX_MESSAGE_BYTES)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[asyncio.Future, asyncio.TimerHandle]] = {}
+        self._subscribers: dict[str, Subscriber] = {}
+        self._request_handlers: dict[str, RequestHandler] = {}
+        self._closed = False
+        # Tornado may deliver a message before websocket_connect() returns the connection; acks to
+        # such early server requests wait here for it.
+        self._unsent: list[str] = []
+
+    @classmethod
+    async def connect(cls, url: str, timeout: float) -> RpcConnection:
+        conn = cls(url)
+        try:
+            conn._ws = await asyncio.wait_for(
+                websocket_connect(
+                    url,
+                    connect_timeout=timeout,
+                    on_message_callback=conn._on_ws_message,
+                    max_message_size=MAX_MESSAGE_BYTES,
+                ),
+                timeout,
+            )
+        except asyncio.TimeoutError:
+            raise RpcTimeout(f"no WebSocket connection to {url} within {timeout:g}s") from None
+        except (OSError, HTTPClientError, WebSocketError) as exc:
+            raise ConnectionLost(f"cannot connect to {url}: {exc}") from None
+        # Acks and prompts are small frames; with Nagle on, each waits ~40 ms for the previous one's TCP ack.
+        conn._ws.protocol.set_nodelay(True)
+        for frame in conn._unsent:
+            conn._write(frame)
+        conn._unsent.clear()
+        return conn
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+        self._handle_closed()
+
+    # --- client → server -------------------------------------------------------------------
+
+    def request(self, method: str, params: dict, timeout: float) -> asyncio.Future:
+        """Send a call and return the future of its result, without waiting (chat streams need this)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self._closed:
+            future.set_exception(ConnectionLost(f"{method}: connection to {self.url} is closed"))
+            return future
+        msg_id = next(self._ids)
+        timer = loop.call_later(timeout, self._expire, msg_id, method, timeout)
+        self._pending[msg_id] = (future, timer)
+        future.add_done_callback(lambda _: self._forget(msg_id))
+        self._send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+        return future
+
+    async def call(self, method: str, params: dict, timeout: float) -> Any:
+        return await self.request(method, params, timeout)
+
+    async def notify(self, method: str, params: dict) -> None:
+        if self._closed:
+            raise ConnectionLost(f"{method}: connection to {self.url} is closed")
+        self._send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    # --- server → client routing -----------------------------------------------------------
+
+    def subscribe(self, key: str, callback: Subscriber) -> None:
+        """Deliver server messages whose route_key() is `key` as callback(method, params)."""
+        self._subscribers[key] = callback
+
+    def unsubscribe(self, key: str) -> None:
+        self._subscribers.pop(key, None)
+
+    def set_request_handler(self, method: str, handler: RequestHandler | None) -> None:
+        """Let `handler(params)` choose the reply's result for server requests of `method` (None = null)."""
+        if handler is None:
+            self._request_handlers.pop(method, None)
+        else:
+            self._request_handlers[method] = handler
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _send(self, message: dict) -> None:
+        if self._ws is None:
+            self._unsent.append(encode_frame(message))
+        else:
+            self._write(encode_frame(message))
+
+    def _write(self, frame: str) -> None:
+        try:
+            written = self._ws.write_message(frame)
+        except WebSocketClosedError:
+            self._handle_closed()
+            return
+        written.add_done_callback(self._write_done)
+
+    def _write_done(self, written: asyncio.Future) -> None:
+        if not written.cancelled() and written.exception() is not None:
+            self._handle_closed()
+
+    def _expire(self, msg_id: int, method: str, timeout: float) -> None:
+        entry = self._pending.get(msg_id)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(RpcTimeout(f"{method}: no response within {timeout:g}s"))
+
+    def _forget(self, msg_id: int) -> None:
+        entry = self._pending.pop(msg_id, None)
+        if entry is not None:
+            entry[1].cancel()
+
+    def _on_ws_message(self, data: str | bytes | None) -> None:
+        if data is None:
+            self._handle_closed()
+            return
+        try:
+            messages = self._decoder.feed(data)
+        except FramingError as exc:
+            _log.error("%s: unreadable frame from Lingma (%s); closing the connection", self.url, exc)
+            self.close()
+            return
+        for message in messages:
+            self._dispatch(message)
+
+    def _dispatch(self, message: dict) -> None:
+        method = message.get("method")
+        if method is None:
+            self._resolve(message)
+            return
+        params = message.get("params")
+        if not isinstance(params, dict):
+            params = {}
+        if "id" in message:
+            self._ack(message["id"], method, params)
+        key = route_key(params)
+        subscriber = self._subscribers.get(key) if key else None
+        if subscriber is not None:
+            self._deliver(subscriber, method, params)
+
+    def _ack(self, msg_id: Any, method: str, params: dict) -> None:
+        handler = self._request_handlers.get(method)
+        result = None
+        if handler is not None:
+            try:
+                result = handler(params)
+            except Exception:
+                # The binary must get a reply whatever happens (§2); a null result is always acceptable.
+                _log.exception("%s: request handler failed on %s", self.url, method)
+        self._send({"jsonrpc": "2.0", "id": msg_id, "result": result})
+
+    def _resolve(self, message: dict) -> None:
+        entry = self._pending.get(message.get("id"))
+        if entry is None or entry[0].done():
+            return  # a late answer to a call that already timed out
+        future = entry[0]
+        error = message.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                error = {"message": str(error)}
+            future.set_exception(RpcError(error.get("code", 0), str(error.get("message", "")), error.get("data")))
+        else:
+            future.set_result(message.get("result"))
+
+    def _deliver(self, subscriber: Subscriber, method: str, params: dict) -> None:
+        try:
+            subscriber(method, params)
+        except Exception:
+            # Raising into Tornado's frame loop would drop the whole connection and every other chat on it.
+            _log.exception("%s: subscriber failed on %s", self.url, method)
+
+    def _handle_closed(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for future, _timer in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(ConnectionLost(f"connection to {self.url} closed"))
+        for subscriber in list(self._subscribers.values()):
+            self._deliver(subscriber, CONNECTION_LOST, {})
+        if self.on_close is not None:
+            self.on_close()

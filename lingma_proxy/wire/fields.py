@@ -1,0 +1,182 @@
+"""Typed reads of request JSON for the decoders: every failure is an ApiError naming its param.
+
+A param is a path such as `messages[2].content`; `path` arguments are the path of the object read
+from ("" for the body itself). In Python a bool is an int, so numeric reads reject bools explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ApiError, bad_request
+from .conversation import Message, ToolChoice, ToolSpec
+from .sse import dumps
+
+_JSON_TYPE_NAMES = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def param_at(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def invalid_type(param: str, expected: str, value: Any) -> ApiError:
+    got = _JSON_TYPE_NAMES.get(type(value), "an unsupported value")
+    return bad_request(f"Invalid type for '{param}': expected {expected}, but got {got} instead.", param)
+
+
+def invalid_value(param: str, message: str) -> ApiError:
+    return bad_request(f"Invalid value for '{param}': {message}", param)
+
+
+def missing(param: str) -> ApiError:
+    return bad_request(f"Missing required parameter: '{param}'.", param)
+
+
+def require_body(body: Any) -> dict:
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
+def as_object(value: Any, param: str) -> dict:
+    if not isinstance(value, dict):
+        raise invalid_type(param, "an object", value)
+    return value
+
+
+def as_list(value: Any, param: str) -> list:
+    if not isinstance(value, list):
+        raise invalid_type(param, "an array", value)
+    return value
+
+
+def as_str(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise invalid_type(param, "a string", value)
+    return value
+
+
+def required(obj: dict, key: str, path: str) -> Any:
+    if obj.get(key) is None:
+        raise missing(param_at(path, key))
+    return obj[key]
+
+
+def opt_object(obj: dict, key: str, path: str) -> dict:
+    """An optional object; absent or null reads as {}."""
+    value = obj.get(key)
+    return {} if value is None else as_object(value, param_at(path, key))
+
+
+def opt_list(obj: dict, key: str, path: str) -> list:
+    value = obj.get(key)
+    return [] if value is None else as_list(value, param_at(path, key))
+
+
+def opt_str(obj: dict, key: str, path: str) -> str | None:
+    value = obj.get(key)
+    return None if value is None else as_str(value, param_at(path, key))
+
+
+def opt_bool(obj: dict, key: str, path: str, default: bool) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise invalid_type(param_at(path, key), "a boolean", value)
+    return value
+
+
+def opt_int(obj: dict, key: str, path: str, *, minimum: int, maximum: int | None = None) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    param = param_at(path, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_type(param, "an integer", value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise invalid_value(param, f"expected an integer {bounds}, but got {value}.")
+    return value
+
+
+def opt_number(obj: dict, key: str, path: str, *, minimum: float, maximum: float) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    param = param_at(path, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid_type(param, "a number", value)
+    if not minimum <= value <= maximum:
+        raise invalid_value(param, f"expected a number between {minimum} and {maximum}, but got {value}.")
+    return float(value)
+
+
+def opt_str_list(obj: dict, key: str, path: str, *, max_items: int | None = None) -> list[str]:
+    """A string or a list of strings (OpenAI `stop`, Anthropic `stop_sequences`)."""
+    value = obj.get(key)
+    param = param_at(path, key)
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else as_list(value, param)
+    if max_items is not None and len(items) > max_items:
+        raise invalid_value(param, f"expected at most {max_items} items, but got {len(items)}.")
+    return [as_str(item, param_at(param, index)) for index, item in enumerate(items)]
+
+
+def arguments_text(value: Any, param: str) -> str:
+    """Tool-call arguments as sent back in the history: JSON text, or an object some clients send."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return dumps(value)
+    if value is None:
+        return "{}"
+    raise invalid_type(param, "a string", value)
+
+
+def join_text(parts: list[str]) -> str:
+    """The text of several content parts; blank line between, the same on every API."""
+    return "\n\n".join(part for part in parts if part)
+
+
+def mode_tool_choice(value: str, tools: list[ToolSpec]) -> ToolChoice:
+    """OpenAI's string `tool_choice`: "auto", "none" or "required" (which needs a tool to call)."""
+    if value not in ("auto", "none", "required"):
+        raise invalid_value("tool_choice", "expected 'auto', 'none', 'required' or a function.")
+    if value == "required" and not tools:
+        raise invalid_value("tool_choice", "'required' needs at least one function in 'tools'.")
+    return ToolChoice(mode=value)
+
+
+def named_tool_choice(name: str, tools: list[ToolSpec], param: str) -> ToolChoice:
+    """A choice forcing one tool, which must be among the declared ones (product.md §4)."""
+    if name not in {tool.name for tool in tools}:
+        raise invalid_value(param, f"the tool '{name}' is not among the declared tools.")
+    return ToolChoice(mode="named", name=name)
+
+
+def link_tool_names(messages: list[Message]) -> list[Message]:
+    """Fill `tool_name` of tool results from the assistant call with the same id, for the prompt."""
+    names = {call.id: call.name for message in messages for call in message.tool_calls}
+    for message in messages:
+        if message.role == "tool" and message.tool_name is None and message.tool_call_id in names:
+            message.tool_name = names[message.tool_call_id]
+    return messages
+
+
+def json_output_instruction(schema: dict | None) -> str:
+    """Best-effort JSON mode (product.md §4): Lingma has no such switch, so the model is told."""
+    if schema is None:
+        return "Reply with one valid JSON object and nothing else."
+    return f"Reply with one valid JSON value that matches this JSON schema, and nothing else: {dumps(schema)}"

@@ -1,0 +1,28 @@
+"""Identifiers the vendors' clients expect: a type prefix and a random, URL-safe tail."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+_RANDOM_CHARS = 24
+# Anthropic validates tool_use ids against ^[a-zA-Z0-9_-]+$ when they come back in the history.
+_NOT_ANTHROPIC_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def new_id(prefix: str) -> str:
+    """`prefix` + 24 random alphanumerics (~143 bits), e.g. new_id("call_"), new_id("chatcmpl-")."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_CHARS))
+
+
+def anthropic_tool_id(call_id: str) -> str:
+    """The `toolu_…` form of a tool call id, deterministic so that the history round-trips.
+
+    `call_abc` becomes `toolu_abc`; an id that already starts with `toolu_` is kept.
+    """
+    if call_id.startswith("toolu_"):
+        return call_id
+    tail = call_id.split("_", 1)[1] if call_id.startswith("call_") else call_id
+    return "toolu_" + (_NOT_ANTHROPIC_ID_CHAR.sub("_", tail) or "0")

@@ -1,0 +1,247 @@
+"""OpenAI /v1/responses requests → Conversation, and the store behind `previous_response_id`.
+
+Choices made where the spec leaves room (Codex evolves fast, so this side is lenient):
+- Unknown input item types and content part types are ignored; `reasoning` items are dropped.
+- `input_file` parts become "[file omitted]" (a tool output may carry one; a 400 would end the
+  agent session for good); `input_image` parts are counted for product.md §6a.
+- Unknown tool types (`namespace`, `web_search`, …) are ignored and listed in
+  `ResponsesOptions.ignored_tool_types` so that the handler can log them.
+- With `previous_response_id`, the stored messages (that response's input and output) come first;
+  `instructions` are not carried over, as OpenAI documents.
+- `text.format` json_object / json_schema adds a one-line instruction to `conv.system`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import bad_request
+from .conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
+from .fields import (
+    arguments_text,
+    as_list,
+    as_object,
+    as_str,
+    invalid_value,
+    join_text,
+    json_output_instruction,
+    link_tool_names,
+    missing,
+    mode_tool_choice,
+    named_tool_choice,
+    opt_bool,
+    opt_int,
+    opt_list,
+    opt_number,
+    opt_object,
+    opt_str,
+    param_at,
+    require_body,
+    required,
+)
+
+FILE_PLACEHOLDER = "[file omitted]"
+
+
+class ResponseStore:
+    """Bounded in-memory LRU: response id → the conversation messages through that response's output."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, list[Message]] = OrderedDict()
+
+    def put(self, response_id: str, messages: list[Message]) -> None:
+        self._entries[response_id] = copy.deepcopy(messages)
+        self._entries.move_to_end(response_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def get(self, response_id: str) -> list[Message] | None:
+        """A copy, so that decoding a follow-up never alters what is stored."""
+        messages = self._entries.get(response_id)
+        if messages is None:
+            return None
+        self._entries.move_to_end(response_id)
+        return copy.deepcopy(messages)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(slots=True)
+class ResponsesOptions:
+    """Request fields echoed in the Response object or steering storage, outside the conversation."""
+
+    store: bool = True
+    previous_response_id: str | None = None
+    instructions: str | None = None
+    tools: list[dict] = field(default_factory=list)  # the function tools, as the Response echoes them
+    reasoning: dict | None = None
+    text: dict = field(default_factory=lambda: {"format": {"type": "text"}})
+    metadata: dict = field(default_factory=dict)
+    ignored_tool_types: list[str] = field(default_factory=list)
+
+
+def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversation, ResponsesOptions]:
+    body = require_body(body)
+    model = as_str(required(body, "model", ""), "model")
+    previous_id = opt_str(body, "previous_response_id", "")
+    messages: list[Message] = []
+    if previous_id is not None:
+        stored = store.get(previous_id)
+        if stored is None:
+            raise bad_request(
+                f"Previous response with id '{previous_id}' not found.",
+                "previous_response_id",
+                "previous_response_not_found",
+            )
+        messages = stored
+    if body.get("input") is None and not messages:
+        raise missing("input")
+    _decode_input(body.get("input"), messages)
+    if not messages:
+        raise invalid_value("input", "expected at least one input item.")
+    tools, echoed_tools, ignored_tool_types = _decode_tools(body)
+    instructions = opt_str(body, "instructions", "")
+    text_config = opt_object(body, "text", "")
+    options = ResponsesOptions(
+        store=opt_bool(body, "store", "", True),
+        previous_response_id=previous_id,
+        instructions=instructions,
+        tools=echoed_tools,
+        reasoning=opt_object(body, "reasoning", "") or None,
+        metadata=opt_object(body, "metadata", ""),
+        ignored_tool_types=ignored_tool_types,
+    )
+    if text_config:
+        options.text = text_config
+    conv = Conversation(
+        model=model,
+        messages=link_tool_names(messages),
+        system=join_text([instructions or "", _format_instruction(text_config)]),
+        tools=tools,
+        tool_choice=_decode_tool_choice(body.get("tool_choice"), tools),
+        parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "", True),
+        max_tokens=opt_int(body, "max_output_tokens", "", minimum=1),
+        temperature=opt_number(body, "temperature", "", minimum=0, maximum=2),
+        stream=opt_bool(body, "stream", "", False),
+        affinity_key=opt_str(body, "prompt_cache_key", "") or opt_str(body, "user", ""),
+    )
+    return conv, options
+
+
+def _decode_input(value: Any, messages: list[Message]) -> None:
+    """Append the messages of `input` (a string or a list of items) to `messages`."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        messages.append(Message(role="user", text=value))
+        return
+    for index, item in enumerate(as_list(value, "input")):
+        path = f"input[{index}]"
+        item = as_object(item, path)
+        kind = opt_str(item, "type", path) or "message"
+        if kind == "message":
+            messages.append(_message_item(item, path))
+        elif kind == "function_call":
+            _append_function_call(item, path, messages)
+        elif kind == "function_call_output":
+            call_id = as_str(required(item, "call_id", path), param_at(path, "call_id"))
+            text, images = _content(item.get("output"), param_at(path, "output"))
+            messages.append(Message(role="tool", text=text, tool_call_id=call_id, images=images))
+        # `reasoning` items (the model's own earlier thinking) and unknown item types are dropped.
+
+
+def _message_item(item: dict, path: str) -> Message:
+    role = as_str(required(item, "role", path), param_at(path, "role"))
+    if role not in ("user", "assistant", "system", "developer"):
+        raise invalid_value(param_at(path, "role"), f"unsupported role '{role}'.")
+    text, images = _content(item.get("content"), param_at(path, "content"))
+    return Message(role="system" if role == "developer" else role, text=text, images=images)
+
+
+def _append_function_call(item: dict, path: str, messages: list[Message]) -> None:
+    """A call the client echoes back joins the assistant message right before it, if any."""
+    call = ToolUse(
+        id=as_str(required(item, "call_id", path), param_at(path, "call_id")),
+        name=as_str(required(item, "name", path), param_at(path, "name")),
+        arguments=arguments_text(item.get("arguments"), param_at(path, "arguments")),
+    )
+    if messages and messages[-1].role == "assistant":
+        messages[-1].tool_calls.append(call)
+    else:
+        messages.append(Message(role="assistant", tool_calls=[call]))
+
+
+def _content(value: Any, param: str) -> tuple[str, int]:
+    if value is None:
+        return "", 0
+    if isinstance(value, str):
+        return value, 0
+    texts: list[str] = []
+    images = 0
+    for index, part in enumerate(as_list(value, param)):
+        path = param_at(param, index)
+        part = as_object(part, path)
+        kind = opt_str(part, "type", path)
+        if kind in ("input_text", "output_text"):
+            texts.append(as_str(required(part, "text", path), param_at(path, "text")))
+        elif kind == "refusal":
+            texts.append(as_str(required(part, "refusal", path), param_at(path, "refusal")))
+        elif kind == "input_image":
+            images += 1
+        elif kind == "input_file":
+            texts.append(FILE_PLACEHOLDER)
+    return join_text(texts), images
+
+
+def _decode_tools(body: dict) -> tuple[list[ToolSpec], list[dict], list[str]]:
+    """The declared function tools, their echo for the Response object, and the ignored types."""
+    tools: list[ToolSpec] = []
+    echoed: list[dict] = []
+    ignored: list[str] = []
+    for index, raw in enumerate(opt_list(body, "tools", "")):
+        path = f"tools[{index}]"
+        raw = as_object(raw, path)
+        kind = opt_str(raw, "type", path)
+        if kind != "function":
+            ignored.append(str(kind))
+            continue
+        name = as_str(required(raw, "name", path), param_at(path, "name"))
+        if not name:
+            raise invalid_value(param_at(path, "name"), "expected a non-empty string.")
+        spec = ToolSpec(
+            name=name,
+            description=opt_str(raw, "description", path) or "",
+            parameters=opt_object(raw, "parameters", path),
+        )
+        tools.append(spec)
+        strict = raw.get("strict") if isinstance(raw.get("strict"), bool) else None
+        echoed.append(
+            {"type": "function", "name": name, "description": spec.description, "parameters": spec.parameters, "strict": strict}
+        )
+    return tools, echoed, ignored
+
+
+def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> ToolChoice:
+    if value is None:
+        return ToolChoice()
+    if isinstance(value, str):
+        return mode_tool_choice(value, tools)
+    choice = as_object(value, "tool_choice")
+    if choice.get("type") != "function":
+        raise invalid_value("tool_choice.type", "only function tools can be chosen on this server.")
+    return named_tool_choice(as_str(required(choice, "name", "tool_choice"), "tool_choice.name"), tools, "tool_choice")
+
+
+def _format_instruction(text_config: dict) -> str:
+    text_format = opt_object(text_config, "format", "text")
+    kind = opt_str(text_format, "type", "text.format")
+    if kind == "json_object":
+        return json_output_instruction(None)
+    if kind == "json_schema":
+        return json_output_instruction(opt_object(text_format, "schema", "text.format") or None)
+    return ""

@@ -1,0 +1,41 @@
+"""Server-sent events framing (WHATWG event-stream), and the one JSON encoding used on the wire.
+
+Frames are `str`; the handler encodes them as UTF-8. JSON keeps non-ASCII as is (product.md §8:
+escaping CJK would make streams about six times larger) and never escapes `/`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import ujson
+
+# The event-stream grammar ends a line at CR, LF or CRLF; nothing else.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def dumps(value: Any) -> str:
+    """JSON text as every wire format in this package sends it."""
+    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+
+
+def sse_data(payload: dict | str) -> str:
+    """An unnamed event (OpenAI chat style); a str payload may span lines, each gets its own `data:`."""
+    return _field_lines("data", payload if isinstance(payload, str) else dumps(payload)) + "\n"
+
+
+def sse_event(event: str, payload: dict) -> str:
+    """A named event (Anthropic, Responses): the SDKs drop events whose `event:` line is missing."""
+    if _LINE_BREAK.search(event):
+        raise ValueError("an SSE event name cannot contain a line break")
+    return f"event: {event}\n" + _field_lines("data", dumps(payload)) + "\n"
+
+
+def sse_comment(text: str = "") -> str:
+    """A comment frame: decoders skip it, proxies see traffic (used as a keep-alive)."""
+    return _field_lines("", text) + "\n"
+
+
+def _field_lines(field: str, value: str) -> str:
+    return "".join(f"{field}: {line}\n" for line in _LINE_BREAK.split(value))

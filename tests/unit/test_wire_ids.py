@@ -1,0 +1,29 @@
+"""Identifier shapes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lingma_proxy.wire.ids import anthropic_tool_id, new_id
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize("prefix", ["chatcmpl-", "msg_", "resp_", "call_", "toolu_", "fc_", "rs_"])
+def test_new_ids_are_prefixed_url_safe_and_long(prefix):
+    ids = {new_id(prefix) for _ in range(200)}
+    assert len(ids) == 200
+    for value in ids:
+        assert value.startswith(prefix)
+        assert re.fullmatch(r"[A-Za-z0-9]{24}", value[len(prefix) :])
+
+
+def test_anthropic_tool_ids_are_derived_deterministically():
+    call_id = new_id("call_")
+    assert anthropic_tool_id(call_id) == "toolu_" + call_id[len("call_") :]
+    assert anthropic_tool_id(call_id) == anthropic_tool_id(call_id)
+    assert anthropic_tool_id("toolu_01A2b3") == "toolu_01A2b3"
+    assert anthropic_tool_id("legacy.call:7") == "toolu_legacy_call_7"
+    assert re.fullmatch(r"toolu_[A-Za-z0-9_-]+", anthropic_tool_id(""))
