@@ -26,7 +26,7 @@ from .tools.repair import fallback_text, needs_repair, repair_prompt
 from .upstream.client import ChatRequest
 from .upstream.pool import Lease, Pool
 from .upstream.think import ThinkSplitter
-from .wire.conversation import Conversation, Message, ToolUse
+from .wire.conversation import Conversation
 
 log = logging.getLogger("lingma_proxy.completion")
 
@@ -103,7 +103,8 @@ class _Turn:
         self.output_tokens_so_far = 0
         self.first_token_at: float | None = None
         self.finish_reason = "stop"
-        self.held_calls: list[ToolCall] = []
+        self.held_calls: list[ToolCall] = []  # forced-choice calls, sent once no repair is needed
+        self.emitted_calls: list[ToolCall] = []  # every accepted call of this turn, held or sent
 
     async def events(self) -> AsyncIterator[OutputEvent | Finish]:
         conv = self.prepared.conv
@@ -120,17 +121,18 @@ class _Turn:
                 break
             if attempt == 0:
                 log.info("forced tool call missing or invalid; sending one repair prompt")
-                question, is_reply = repair_prompt(conv.tool_choice, conv.tools, self.tools.rejected), True
+                question, is_reply = repair_prompt(conv.tool_choice, conv.tools, self.tools.rejected, self.held_calls), True
                 self.repaired = True
                 self.tools = ActionBlockParser(conv.tools)
                 self.held_calls = []
+                self.emitted_calls = []
             else:
                 text = fallback_text(self.tools.rejected)
                 self.output_parts.append(text)
                 yield TextDelta(text)
         for call in self.held_calls:
             yield call
-        if self.held_calls or (self.tools and self.tools.calls and not self.forced):
+        if self.emitted_calls:
             self.finish_reason = "tool_calls"
         self._remember_session()
         yield self._finish()
@@ -139,14 +141,12 @@ class _Turn:
         """Only a clean turn is reusable: a cut-short or repaired one differs from what the client holds."""
         if self.finish_reason not in ("stop", "tool_calls") or self.repaired:
             return
-        calls = self.tools.calls if self.tools is not None else []
-        reply = Message(
-            role="assistant",
-            text="".join(self.reply_text),
-            tool_calls=[ToolUse(call.id, call.name, call.arguments) for call in calls],
+        calls = self.emitted_calls
+        entry = SessionEntry(self.lease.instance.name, self.lease.generation, self.session_id)
+        prepared = self.prepared
+        self.service.sessions.store(
+            prepared.api_key_id, prepared.model, prepared.conv, "".join(self.reply_text), calls, entry
         )
-        entry = SessionEntry(self.lease.instance.name, self.lease.generation, self.session_id, 0.0)
-        self.service.sessions.store(self.prepared.api_key_id, self.prepared.model, self.prepared.conv, reply, entry)
 
     async def _stream(self, question: str, is_reply: bool) -> AsyncIterator[OutputEvent]:
         request = ChatRequest(
@@ -207,6 +207,10 @@ class _Turn:
         out: list[OutputEvent] = []
         for item in parsed:
             if isinstance(item, ToolCall):
+                if self.emitted_calls and not self.prepared.conv.parallel_tool_calls:
+                    log.info("dropping extra tool call %s: parallel_tool_calls is false", item.name)
+                    continue
+                self.emitted_calls.append(item)
                 self.output_parts.append(item.name + item.arguments)
                 if self.forced:
                     self.held_calls.append(item)  # sent only once no repair is needed

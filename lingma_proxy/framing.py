@@ -31,6 +31,11 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._max_frame_bytes = max_frame_bytes
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete frame still waiting for the rest of it."""
+        return len(self._buffer)
+
     def feed(self, data: str | bytes) -> list[dict[str, Any]]:
         self._buffer += data.encode("utf-8") if isinstance(data, str) else data
         messages: list[dict[str, Any]] = []

@@ -98,7 +98,9 @@ def render_prefix_for_key(conv: Conversation, end: int) -> str:
     lead = _leading_system_count(messages)
     system = _join_paragraphs([conv.system, *(message.text for message in messages[:lead])])
     calls = _index_calls(conv.messages)
-    tools = [[tool.name, _squash(tool.description), compact_json(tool.parameters, sort_keys=True)] for tool in conv.tools]
+    tools = [
+        [tool.name, _squash(tool.description), compact_json(tool.parameters, sort_keys=True)] for tool in conv.tools
+    ]
     choice = [conv.tool_choice.mode, conv.tool_choice.name] if conv.tools else None
     parallel = conv.parallel_tool_calls if conv.tools else None
     canonical = [

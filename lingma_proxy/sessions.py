@@ -1,11 +1,9 @@
 """Session reuse: map a conversation's history to the upstream session that already holds it (product.md §3).
 
-The key of a conversation is a hash of everything its meaning depends on (API key, model, system prompt,
-tools, tool_choice) plus the history the upstream session already holds: every message up to and
-including the newest assistant message. After a successful turn the proxy stores the key of
+The key is a hash of the API key, the resolved model and prompt.render_prefix_for_key(): everything the
+conversation's meaning depends on, up to the newest assistant message, in a form that is the same on
+OpenAI chat, Responses and Anthropic. After a successful turn the proxy stores the key of
 "history + this reply", so the client's next request, which resends that history, finds it.
-The canonical form ignores what differs between APIs (tool-call ids, JSON spacing, surrounding
-whitespace), so the same conversation gives the same key on OpenAI chat, Responses and Anthropic.
 """
 
 from __future__ import annotations
@@ -15,12 +13,12 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
-
-import ujson
+from typing import Callable, Sequence
 
 from .config import SessionsConfig
-from .wire.conversation import Conversation, Message
+from .events import ToolCall
+from .prompt import delta_start, render_prefix_after_reply, render_prefix_for_key
+from .wire.conversation import Conversation
 
 log = logging.getLogger("lingma_proxy.sessions")
 
@@ -30,46 +28,19 @@ class SessionEntry:
     instance: str
     generation: int
     session_id: str
-    stored_at: float
+    stored_at: float = 0.0
 
 
 @dataclass
 class ReusePlan:
-    """How to send this turn: a continuation of `session_id` from message `start` on, or None for a miss."""
+    """How to send this turn: a continuation of `entry` from message `start` on, or a miss (entry None)."""
 
     entry: SessionEntry | None
     start: int
 
 
-def last_assistant_index(messages: list[Message]) -> int:
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].role == "assistant":
-            return index
-    return -1
-
-
-def _canonical_arguments(arguments: str) -> object:
-    try:
-        return ujson.loads(arguments) if arguments else {}
-    except ValueError:
-        return arguments.strip()
-
-
-def _canonical_message(message: Message) -> list:
-    calls = [[call.name, _canonical_arguments(call.arguments)] for call in message.tool_calls]
-    return [message.role, message.text.strip(), calls, message.is_error, message.images]
-
-
-def conversation_key(api_key_id: str, model: str, conv: Conversation, messages: list[Message]) -> str:
-    header = [
-        api_key_id,
-        model,
-        conv.system.strip(),
-        [[tool.name, tool.description, tool.parameters] for tool in conv.tools],
-        [conv.tool_choice.mode, conv.tool_choice.name],
-    ]
-    canonical = ujson.dumps([header, [_canonical_message(m) for m in messages]], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def _key(api_key_id: str, model: str, canonical: str) -> str:
+    return hashlib.sha256(f"{api_key_id}\0{model}\0{canonical}".encode("utf-8")).hexdigest()
 
 
 class SessionCache:
@@ -90,11 +61,10 @@ class SessionCache:
 
     def plan(self, api_key_id: str, model: str, conv: Conversation) -> ReusePlan:
         """Claim the session holding this history, if any; a claimed entry is removed so no two turns share it."""
-        cut = last_assistant_index(conv.messages)
-        if not self.enabled or cut < 0 or cut == len(conv.messages) - 1:
+        start = delta_start(conv)
+        if not self.enabled or start is None:
             return ReusePlan(None, 0)
-        key = conversation_key(api_key_id, model, conv, conv.messages[: cut + 1])
-        entry = self._entries.pop(key, None)
+        entry = self._entries.pop(_key(api_key_id, model, render_prefix_for_key(conv, start)), None)
         if entry is not None and time.monotonic() - entry.stored_at > self._ttl:
             self._evict(entry, "expired")
             entry = None
@@ -102,12 +72,20 @@ class SessionCache:
             self.misses += 1
             return ReusePlan(None, 0)
         self.hits += 1
-        return ReusePlan(entry, cut + 1)
+        return ReusePlan(entry, start)
 
-    def store(self, api_key_id: str, model: str, conv: Conversation, reply: Message, entry: SessionEntry) -> None:
+    def store(
+        self,
+        api_key_id: str,
+        model: str,
+        conv: Conversation,
+        reply_text: str,
+        calls: Sequence[ToolCall],
+        entry: SessionEntry,
+    ) -> None:
         if not self.enabled:
             return
-        key = conversation_key(api_key_id, model, conv, [*conv.messages, reply])
+        key = _key(api_key_id, model, render_prefix_after_reply(conv, reply_text, calls))
         entry.stored_at = time.monotonic()
         self._entries[key] = entry
         self._entries.move_to_end(key)

@@ -35,7 +35,7 @@ class BaseHandler(tornado.web.RequestHandler):
     """Thin-handler base: checks in prepare(), every failure rendered by write_error() in the wire format."""
 
     protocol = "openai"  # "openai" | "anthropic": the error wire format of this endpoint
-    auth = "api"  # "api" | "public"
+    auth = "api"  # "api" | "admin" | "public"
     keepalive_sec = 15.0
     request_id = ""  # set_default_headers() runs before initialize()
 
@@ -62,18 +62,26 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("x-request-id", self.request_id)
         request_id_var.set(self.request_id)
         if self.auth == "api":
-            self._check_api_key()
+            self._check_key(self.services.cfg.auth.api_keys)
+        elif self.auth == "admin":
+            self._check_admin()
 
     # ---- auth -------------------------------------------------------------------------------
 
-    def _check_api_key(self) -> None:
-        keys = self.services.cfg.auth.api_keys
+    def _check_key(self, keys: list[str]) -> None:
         if not keys:
             return
         offered = self.offered_key()
-        if not offered or not any(hmac.compare_digest(offered.encode(), key.encode()) for key in keys):
+        # Compare against every key, so the time taken does not tell which one nearly matched.
+        matches = [hmac.compare_digest(offered.encode(), key.encode()) for key in keys]
+        if not offered or not any(matches):
             raise ApiError("authentication", "Invalid or missing API key.")
         self.api_key_id = uuid.uuid5(uuid.NAMESPACE_OID, offered).hex
+
+    def _check_admin(self) -> None:
+        """/internal/* takes the admin token, else the API keys (a startup warning says so)."""
+        auth = self.services.cfg.auth
+        self._check_key([auth.admin_token] if auth.admin_token else auth.api_keys)
 
     def offered_key(self) -> str:
         header = self.request.headers.get("Authorization", "")

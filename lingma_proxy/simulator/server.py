@@ -27,13 +27,6 @@ _CAPABILITIES = {
 }
 
 
-class _Decoder(FrameDecoder):
-    @property
-    def has_partial_frame(self) -> bool:
-        """True while a frame split across WebSocket messages is still incomplete."""
-        return bool(self._buffer)
-
-
 def _starts_a_frame(text: str) -> bool:
     """A new frame opens with its Content-Length header; a short message may hold just part of it."""
     return bool(text) and _FRAME_PREFIX.startswith(text[: len(_FRAME_PREFIX)].lower())
@@ -54,7 +47,7 @@ class RpcSocket(WebSocketHandler):
         self._methods = methods
         self._engine = engine
         self._dialect = dialect
-        self._decoder = _Decoder()
+        self._decoder = FrameDecoder()
         self._peer = Peer(self._write, stats, ack_timeout_sec)
         self._initialized = False
         self._calls: set[asyncio.Task[None]] = set()  # running dispatches, kept alive until they finish
@@ -63,6 +56,8 @@ class RpcSocket(WebSocketHandler):
         return True
 
     def open(self, *args: str) -> None:
+        # Small frames must not wait ~40 ms for a delayed TCP ack (Nagle).
+        self.set_nodelay(True)
         log.info("client connected from %s", self.request.remote_ip)
 
     def on_close(self) -> None:
@@ -72,14 +67,14 @@ class RpcSocket(WebSocketHandler):
 
     def on_message(self, message: str | bytes) -> None:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        if not self._decoder.has_partial_frame and not _starts_a_frame(text):
+        if not self._decoder.pending_bytes and not _starts_a_frame(text):
             log.warning("Unknown message header")
             return
         try:
             messages = self._decoder.feed(text)
         except FramingError as exc:
             log.warning("Unknown message header: %s", exc)
-            self._decoder = _Decoder()
+            self._decoder = FrameDecoder()
             return
         for rpc in messages:
             if "method" in rpc:

@@ -45,7 +45,7 @@ class CallRequest:
 def read_calls(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
     """The calls in a block body; raises NotACall when it holds no call object at all."""
     text = _unwrap_fence(body.strip())
-    if "<tool_call>" in text:
+    if text.startswith("<tool_call>"):
         segments = [segment.strip() for segment in _TAG_SEGMENT.findall(text)]
         return [call for segment in segments for call in _read_segment(segment, tools)]
     return _read_segment(text, tools)
@@ -53,7 +53,7 @@ def read_calls(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
 
 def _read_segment(text: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
     text = _unwrap_fence(text)
-    if _XML_FUNCTION.search(text):
+    if _XML_FUNCTION.match(text):
         return [_read_xml_call(text, tools)]
     try:
         value = loads_lenient(text)

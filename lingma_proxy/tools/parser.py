@@ -301,12 +301,19 @@ class ActionBlockParser:
         self._line_blank = False
 
     def _take(self) -> list[TextDelta | ToolCall]:
+        """The events of one feed, adjacent text joined in one pass."""
         merged: list[TextDelta | ToolCall] = []
+        texts: list[str] = []
         for event in self._out:
-            if isinstance(event, TextDelta) and merged and isinstance(merged[-1], TextDelta):
-                merged[-1] = TextDelta(merged[-1].text + event.text)
-            else:
-                merged.append(event)
+            if isinstance(event, TextDelta):
+                texts.append(event.text)
+                continue
+            if texts:
+                merged.append(TextDelta("".join(texts)))
+                texts = []
+            merged.append(event)
+        if texts:
+            merged.append(TextDelta("".join(texts)))
         self._out = []
         return merged
 

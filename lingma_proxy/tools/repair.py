@@ -72,7 +72,8 @@ def fallback_text(rejected: Sequence[RejectedBlock]) -> str:
 def _problems(choice: ToolChoice, rejected: Sequence[RejectedBlock], calls: Sequence[ToolCall]) -> list[str]:
     problems = [_describe(block) for block in rejected]
     if choice.mode == "named":
-        problems += [f'you called "{call.name}", but "{choice.name}" is required' for call in calls if call.name != choice.name]
+        wrong = [call.name for call in calls if call.name != choice.name]
+        problems += [f'you called "{name}", but "{choice.name}" is required' for name in wrong]
     return problems or ["no tool call: the reply had no action block"]
 
 

@@ -105,9 +105,11 @@ class Turn:
 
     def on_prompt_answered(self, answer: asyncio.Future) -> None:
         """The prompt call's own reply: only its failure matters, the stream carries the rest."""
-        if answer.cancelled() or self.ended:
+        if answer.cancelled():
             return
-        exc = answer.exception()
+        exc = answer.exception()  # always retrieved, or asyncio logs it as never retrieved
+        if self.ended:
+            return
         if isinstance(exc, RpcTimeout) and self.seen_events:
             return  # the stream is flowing; a slow or missing ack is not a failure
         if exc is not None:

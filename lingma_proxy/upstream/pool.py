@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from ..config import AccountConfig, Config
 from ..errors import ApiError
@@ -96,6 +96,10 @@ class Pool:
         self.in_flight = 0
         self.rejections = 0
         self.restart_listeners: list[Callable[[Instance], None]] = []
+        # Set by the login manager: prepares a work dir before launch (session bundles), and logs an
+        # instance in when none is (auto-login); returns once a login finished, successfully or not.
+        self.prepare_work_dir: Callable[[Instance], None] | None = None
+        self.login_one: Callable[[], Awaitable[None]] | None = None
         self._slot_freed = asyncio.Condition()
         self._affinity: OrderedDict[str, str] = OrderedDict()
         self._restart_tasks: dict[str, asyncio.Task] = {}
@@ -152,6 +156,8 @@ class Pool:
         if self.upstream.attach_url:
             return self.upstream.attach_url
         inst.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.prepare_work_dir is not None:
+            self.prepare_work_dir(inst)
         inst.socket_port, inst.http_port = free_port(), free_port()
         inst.process = LingmaProcess(
             self.upstream.command,
@@ -242,6 +248,7 @@ class Pool:
 
     async def acquire(self, affinity_key: str | None = None, prefer: str | None = None) -> Lease:
         """A slot on the best instance, waiting up to limits.queue_timeout_sec; 503 or 429 otherwise."""
+        await self._log_in_if_nobody_is()
         deadline = time.monotonic() + self.cfg.limits.queue_timeout_sec
         async with self._slot_freed:
             while True:
@@ -264,6 +271,13 @@ class Pool:
                     await asyncio.wait_for(self._slot_freed.wait(), timeout=remaining)
                 except asyncio.TimeoutError:
                     pass
+
+    async def _log_in_if_nobody_is(self) -> None:
+        """With auto-login on, a request that finds every instance logged out starts (or joins) a login."""
+        if self.login_one is None or any(inst.usable for inst in self.instances):
+            return
+        if any(inst.state == "logged_out" for inst in self.instances):
+            await self.login_one()
 
     def _worth_waiting(self) -> bool:
         """A busy, starting or restarting instance may free up; logged-out or stopped ones will not."""

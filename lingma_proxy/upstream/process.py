@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import pexpect
-from tornado.websocket import websocket_connect
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketError, websocket_connect
 
 _READY_POLL_SEC = 0.2  # lingma-protocol.md §1: poll the socket every 200 ms
 _EXIT_POLL_SEC = 0.05
@@ -163,10 +164,7 @@ class LingmaProcess:
     async def _socket_accepts(self, timeout: float) -> bool:
         try:
             conn = await asyncio.wait_for(websocket_connect(self.url, connect_timeout=timeout), timeout)
-        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
-            self._log.debug("%s: not ready yet (%s)", self.name, exc.__class__.__name__)
-            return False
-        except Exception as exc:  # tornado raises HTTPClientError and friends while the server is half up
+        except (OSError, asyncio.TimeoutError, HTTPClientError, WebSocketError) as exc:
             self._log.debug("%s: not ready yet (%r)", self.name, exc)
             return False
         conn.close()

@@ -85,16 +85,18 @@ class ThinkSplitter:
     def _step_fence(self, final: bool) -> bool:
         """Reasoning line by line; the line break before a line is held until the line is known
         not to be the closing ```` line, so the reasoning does not end with a stray break."""
+        buf, pos = self._buf, 0
         while True:
-            line_end = self._buf.find("\n")
-            line = self._buf if line_end < 0 else self._buf[:line_end]
+            line_end = buf.find("\n", pos)
+            line = buf[pos:] if line_end < 0 else buf[pos:line_end]
             if self._line_start and _is_closing_line(line) and (line_end >= 0 or final):
-                self._buf = "" if line_end < 0 else self._buf[line_end + 1 :]
+                self._buf = "" if line_end < 0 else buf[line_end + 1 :]
                 self._break = ""
                 self._state, self._skip_ws = "answer", True
                 return True
             if line_end < 0:
                 if not final and self._line_start and _may_become_closing_line(line):
+                    self._buf = line
                     return False
                 visible = line.removesuffix("\r")  # a "\r" may be half of the next line break
                 self._emit(ThinkDelta, self._break + visible)
@@ -103,7 +105,7 @@ class ThinkSplitter:
                 return False
             self._emit(ThinkDelta, self._break + line.removesuffix("\r"))
             self._break = "\r\n" if line.endswith("\r") else "\n"
-            self._buf = self._buf[line_end + 1 :]
+            pos = line_end + 1
             self._line_start = True
 
     def _step_tag(self, final: bool) -> bool:
@@ -128,16 +130,20 @@ class ThinkSplitter:
         self._buf = self._buf[end:]
 
     def _emit(self, kind: type[TextDelta] | type[ThinkDelta], text: str) -> None:
-        if not text:
-            return
-        if self._out and type(self._out[-1]) is kind:
-            self._out[-1] = kind(self._out[-1].text + text)
-        else:
+        if text:
             self._out.append(kind(text))
 
     def _take(self) -> list[TextDelta | ThinkDelta]:
-        out, self._out = self._out, []
-        return out
+        """The events of one feed, adjacent pieces of the same kind joined in one pass."""
+        merged: list[TextDelta | ThinkDelta] = []
+        pieces: list[str] = []
+        for index, event in enumerate(self._out):
+            pieces.append(event.text)
+            if index + 1 == len(self._out) or type(self._out[index + 1]) is not type(event):
+                merged.append(type(event)("".join(pieces)))
+                pieces = []
+        self._out = []
+        return merged
 
 
 def _partial_marker_length(text: str, markers: tuple[str, ...]) -> int:

@@ -49,8 +49,9 @@ def decode_anthropic(body: dict) -> Conversation:
         for block in blocks:
             if block["type"] == "tool_result":
                 result = block.get("content")
+                is_error = bool(block.get("is_error"))
                 messages.append(
-                    Message("tool", _texts(result), tool_call_id=block["tool_use_id"], is_error=bool(block.get("is_error")), images=_images(result))
+                    Message("tool", _texts(result), tool_call_id=block["tool_use_id"], is_error=is_error, images=_images(result))
                 )
         if _texts(blocks) or _images(blocks):
             messages.append(Message(item["role"], _texts(blocks), images=_images(blocks)))
@@ -64,9 +65,12 @@ def decode_chat(body: dict) -> Conversation:
         if item["role"] == "tool":
             messages.append(Message("tool", _texts(item["content"]), tool_call_id=item["tool_call_id"]))
             continue
-        calls = [ToolUse(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in item.get("tool_calls") or []]
+        calls = [
+            ToolUse(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in item.get("tool_calls") or []
+        ]
         messages.append(Message(item["role"], _texts(item["content"]), tool_calls=calls))
-    tools = [ToolSpec(t["function"]["name"], t["function"].get("description", ""), t["function"].get("parameters", {})) for t in body["tools"]]
+    functions = [tool["function"] for tool in body["tools"]]
+    tools = [ToolSpec(f["name"], f.get("description", ""), f.get("parameters", {})) for f in functions]
     return Conversation(model=body["model"], messages=messages, tools=tools)
 
 
@@ -82,8 +86,10 @@ def decode_responses(body: dict) -> Conversation:
             messages[-1].tool_calls.append(ToolUse(item["call_id"], item["name"], item["arguments"]))
         elif item["type"] == "function_call_output":
             messages.append(Message("tool", item["output"], tool_call_id=item["call_id"]))
-    tools = [ToolSpec(t["name"], t.get("description", ""), t.get("parameters", {})) for t in body["tools"] if t["type"] == "function"]
-    return Conversation(model=body["model"], messages=messages, tools=tools, tool_choice=ToolChoice(body.get("tool_choice", "auto")))
+    functions = [tool for tool in body["tools"] if tool["type"] == "function"]
+    tools = [ToolSpec(f["name"], f.get("description", ""), f.get("parameters", {})) for f in functions]
+    choice = ToolChoice(body.get("tool_choice", "auto"))
+    return Conversation(model=body["model"], messages=messages, tools=tools, tool_choice=choice)
 
 
 FIXTURE_DECODERS = {

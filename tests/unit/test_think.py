@@ -67,3 +67,11 @@ def test_reasoning_streams_inside_the_fence_holding_only_a_possible_closing_line
 def test_events_alternate_in_order():
     _, _, events = split(["<think>a</think>b<think>c</think>d"])
     assert events == [ThinkDelta("a"), TextDelta("b"), ThinkDelta("c"), TextDelta("d")]
+
+
+def test_long_reasoning_in_one_delta_and_in_small_ones():
+    reasoning = "\n".join(f"step {n}: consider `x` < y" for n in range(30_000))
+    reply = f"````think::88\n{reasoning}\n````\nAnswer <think>more</think>"
+    assert split([reply])[:2] == ("Answer ", reasoning + "more")
+    chunks = [reply[start : start + 3] for start in range(0, len(reply), 3)]
+    assert split(chunks)[:2] == ("Answer ", reasoning + "more")

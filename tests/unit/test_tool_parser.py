@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -94,6 +95,12 @@ TOLERATED = [
         "backticks inside a JSON string",
         '```json action\n{"tool": "Bash", "parameters": {"command": "printf \'```\\\\n```\'"}}\n```',
         [("Bash", {"command": "printf '```\\n```'"})],
+        "",
+    ),
+    (
+        "tag-like text inside a JSON string",
+        '```json action\n{"tool": "Bash", "parameters": {"command": "echo \'<tool_call>\' <function=x>"}}\n```',
+        [("Bash", {"command": "echo '<tool_call>' <function=x>"})],
         "",
     ),
     ("no parameters", '```json action\n{"tool": "get_goal"}\n```', [("get_goal", {})], ""),
@@ -273,3 +280,24 @@ def test_large_reply_in_small_chunks():
     events, parser = run(prose + block + "\n" + prose, 3)
     assert text_of(events) == prose.rstrip() + "\n" + prose
     assert calls_of(events) == [("Bash", {"command": content})]
+
+
+def test_large_reply_in_one_chunk_with_many_stop_characters():
+    prose = "a<b `c` d\n" * 50_000
+    events, parser = run(prose + CANONICAL)
+    assert text_of(events) == prose.rstrip()
+    assert calls_of(events) == [LS]
+
+
+def test_random_mixtures_give_the_same_result_for_every_chunking():
+    """A seeded fuzz over all the cases above: chunk boundaries must never change the outcome."""
+    pieces = [case[1] for case in TOLERATED + PLAIN_TEXT + REJECTED if "unterminated" not in case[0]]
+    pieces += ["`", "``", "```", "````", "<", "<tool", "</tool_call>", "\n", "\r\n", "  ", "{", '"', "\\", "```json\n"]
+    rng = random.Random(20240611)
+    for _ in range(300):
+        reply = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        outcomes = set()
+        for chunk in (None, 1, 2, 5):
+            events, parser = run(reply, chunk)
+            outcomes.add((text_of(events), repr(calls_of(events)), tuple(block.reason for block in parser.rejected)))
+        assert len(outcomes) == 1, reply
