@@ -19,9 +19,13 @@ from .errors import ApiError
 from .handlers.anthropic import CountTokensHandler, MessagesHandler
 from .handlers.base import NotFoundHandler
 from .handlers.openai import ChatCompletionsHandler, ModelsHandler
-from .handlers.ops import HealthHandler, HelloHandler
+from .handlers.diagnostics import DebugRequestsHandler, EffectiveConfigHandler
+from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, MetricsHandler, V1CapabilitiesHandler
 from .handlers.responses import ResponsesHandler
+from .handlers.stats import StatsHandler
 from .logs import setup_logging
+from .debug_ring import RequestRing
+from .metrics import Metrics
 from .models import ModelRegistry
 from .redact import Redactor
 from .services import Services
@@ -31,6 +35,7 @@ from .upstream.pool import Pool, Upstream
 from .wire.responses import ResponseStore
 
 log = logging.getLogger("lingma_proxy")
+_background: set[asyncio.Task] = set()
 
 
 def make_app(services: Services) -> tornado.web.Application:
@@ -43,6 +48,12 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/(?:v1/)?responses", ResponsesHandler, ctx),
         (r"/v1/messages", MessagesHandler, ctx),
         (r"/v1/messages/count_tokens", CountTokensHandler, ctx),
+        (r"/capabilities", CapabilitiesHandler, ctx),
+        (r"/v1/capabilities", V1CapabilitiesHandler, ctx),
+        (r"/metrics", MetricsHandler, ctx),
+        (r"/internal/stats", StatsHandler, ctx),
+        (r"/internal/effective-config", EffectiveConfigHandler, ctx),
+        (r"/internal/debug/requests", DebugRequestsHandler, ctx),
     ]
     return tornado.web.Application(
         routes,
@@ -95,14 +106,18 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
     models = ModelRegistry(cfg.lingma, pool)
     sessions = SessionCache(cfg.sessions, lambda entry: _delete_upstream_session(pool, entry))
     pool.restart_listeners.append(lambda inst: sessions.forget_instance(inst.name))
+    metrics = Metrics(pool, sessions)
     return Services(
         cfg=cfg,
         upstream=upstream,
+        redactor=redactor,
         pool=pool,
         models=models,
-        completions=CompletionService(cfg, pool, models, sessions),
+        completions=CompletionService(cfg, pool, models, sessions, metrics),
         sessions=sessions,
         responses=ResponseStore(),
+        metrics=metrics,
+        debug_ring=RequestRing(redactor),
     )
 
 
@@ -120,19 +135,44 @@ def _delete_upstream_session(pool: Pool, entry: SessionEntry) -> None:
         except (ApiError, ConnectionError, asyncio.TimeoutError) as exc:
             log.debug("could not delete upstream session: %r", exc)
 
-    asyncio.get_running_loop().create_task(delete())
+    task = asyncio.get_running_loop().create_task(delete())
+    _background.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_background.discard)
 
 
 def log_auth_posture(cfg: Config) -> None:
+    """One block at startup that says who may call what."""
     auth = cfg.auth
-    lines = [
-        "auth posture:",
-        f"  /v1/*      : {len(auth.api_keys)} API key(s)" if auth.api_keys else "  /v1/*      : OPEN (no api_keys)",
-        "  /healthz, /api/hello : public",
-    ]
-    log.info("\n".join(lines))
+    keys = f"{len(auth.api_keys)} API key(s)" if auth.api_keys else "OPEN: no auth.api_keys"
+    if auth.admin_token:
+        admin = "admin token"
+    elif auth.api_keys:
+        admin = "the API keys (no admin_token set)"
+    else:
+        admin = "OPEN"
+    if auth.metrics_public:
+        metrics = "public (metrics_public)"
+    elif auth.metrics_token:
+        metrics = "metrics token"
+    else:
+        metrics = "the API keys" if auth.api_keys else "OPEN"
+    log.info(
+        "auth posture:\n  /v1/*        %s (Bearer or x-api-key)\n  /internal/*  %s\n  /metrics     %s\n"
+        "  /healthz, /capabilities, /api/hello: public",
+        keys,
+        admin,
+        metrics,
+    )
     if not auth.api_keys:
-        log.warning("auth.api_keys is empty: anyone who can reach %s:%d can use this account", cfg.server.host, cfg.server.port)
+        log.warning(
+            "auth.api_keys is empty: anyone who can reach %s:%d can use this Lingma account",
+            cfg.server.host,
+            cfg.server.port,
+        )
+    elif not auth.admin_token:
+        log.warning("auth.admin_token is not set: /internal/* accepts the API keys")
+    if auth.metrics_public:
+        log.warning("auth.metrics_public is on: /metrics is readable without a token")
 
 
 async def serve(cfg: Config) -> int:
@@ -165,7 +205,11 @@ async def serve(cfg: Config) -> int:
     log.info("shutting down: no new connections; waiting up to %.0fs for in-flight requests", cfg.server.shutdown_grace_sec)
     server.stop()
     deadline = loop.time() + cfg.server.shutdown_grace_sec
-    while services.pool.in_flight and loop.time() < deadline:
+    while services.active and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    for handler in list(services.active):
+        handler.end_for_shutdown()
+    while services.active and loop.time() < deadline + 5:
         await asyncio.sleep(0.05)
     pool_start.cancel()
     await services.pool.stop()

@@ -16,6 +16,7 @@ from typing import AsyncIterator
 from .config import Config
 from .errors import ApiError, bad_request
 from .events import Finish, Latency, NativeToolCall, OutputEvent, TextDelta, ThinkDelta, ToolCall, UpstreamFinish, Usage
+from .metrics import Metrics
 from .models import ModelRegistry
 from .prompt import render_prompt, render_turn
 from .sessions import ReusePlan, SessionCache, SessionEntry
@@ -47,11 +48,14 @@ class Prepared:
 
 
 class CompletionService:
-    def __init__(self, cfg: Config, pool: Pool, models: ModelRegistry, sessions: SessionCache) -> None:
+    def __init__(
+        self, cfg: Config, pool: Pool, models: ModelRegistry, sessions: SessionCache, metrics: Metrics
+    ) -> None:
         self.cfg = cfg
         self.pool = pool
         self.models = models
         self.sessions = sessions
+        self.metrics = metrics
 
     async def prepare(self, conv: Conversation, started: float, api_key_id: str = "") -> Prepared:
         """Checks that need no upstream slot: model, images, tools; then the prompt and its token count."""
@@ -121,6 +125,7 @@ class _Turn:
                 break
             if attempt == 0:
                 log.info("forced tool call missing or invalid; sending one repair prompt")
+                self.service.metrics.tool_repairs.inc()
                 question, is_reply = repair_prompt(conv.tool_choice, conv.tools, self.tools.rejected, self.held_calls), True
                 self.repaired = True
                 self.tools = ActionBlockParser(conv.tools)
@@ -156,6 +161,10 @@ class _Turn:
             request_id=str(uuid.uuid4()),
             is_reply=is_reply,
             mode=self.service.cfg.lingma.default_ask_mode,
+        )
+        metrics = self.service.metrics
+        metrics.upstream_prompt_tokens.inc(
+            self.prepared.input_tokens if question is self.prepared.prompt else count_tokens(question)
         )
         stream = self.lease.client.chat(request)
         finished = False
@@ -228,6 +237,7 @@ class _Turn:
         out.extend(self._after_stops(self.stops.close()))
         if self.tools is not None:
             out.extend(self._route_parsed(self.tools.close()))
+            self.service.metrics.tool_parse_failures.inc(len(self.tools.rejected))
         self.think = ThinkSplitter()
         return out
 

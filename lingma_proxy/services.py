@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from .completion import CompletionService
 from .config import Config
+from .debug_ring import RequestRing
+from .metrics import Metrics
 from .models import ModelRegistry
+from .redact import Redactor
 from .sessions import SessionCache
 from .upstream.pool import Pool, Upstream
 from .wire.responses import ResponseStore
@@ -17,9 +21,14 @@ from .wire.responses import ResponseStore
 class Services:
     cfg: Config
     upstream: Upstream
+    redactor: Redactor
     pool: Pool
     models: ModelRegistry
     completions: CompletionService
     sessions: SessionCache
     responses: ResponseStore
+    metrics: Metrics
+    debug_ring: RequestRing
     started_at: float = field(default_factory=time.time)
+    # Handlers answering a completion right now; graceful shutdown ends the ones that outlive the grace period.
+    active: set[Any] = field(default_factory=set)

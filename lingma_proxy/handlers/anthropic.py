@@ -14,6 +14,7 @@ from .base import BaseHandler
 
 class AnthropicHandler(BaseHandler):
     protocol = "anthropic"
+    api = "anthropic"
     keepalive_sec = 10.0  # Anthropic clients expect a ping about every 10 s while waiting
 
 

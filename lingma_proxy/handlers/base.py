@@ -35,7 +35,8 @@ class BaseHandler(tornado.web.RequestHandler):
     """Thin-handler base: checks in prepare(), every failure rendered by write_error() in the wire format."""
 
     protocol = "openai"  # "openai" | "anthropic": the error wire format of this endpoint
-    auth = "api"  # "api" | "admin" | "public"
+    auth = "api"  # "api" | "admin" | "metrics" | "public"
+    api = "ops"  # the metrics label of the API this endpoint serves
     keepalive_sec = 15.0
     request_id = ""  # set_default_headers() runs before initialize()
 
@@ -51,6 +52,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self._encoder: Any = None
         self._stream_started = False
         self._client_gone = False
+        self._shutting_down = False
         self.served_by = ""
 
     def set_default_headers(self) -> None:
@@ -65,6 +67,8 @@ class BaseHandler(tornado.web.RequestHandler):
             self._check_key(self.services.cfg.auth.api_keys)
         elif self.auth == "admin":
             self._check_admin()
+        elif self.auth == "metrics":
+            self._check_metrics()
 
     # ---- auth -------------------------------------------------------------------------------
 
@@ -77,6 +81,12 @@ class BaseHandler(tornado.web.RequestHandler):
         if not offered or not any(matches):
             raise ApiError("authentication", "Invalid or missing API key.")
         self.api_key_id = uuid.uuid5(uuid.NAMESPACE_OID, offered).hex
+
+    def _check_metrics(self) -> None:
+        """/metrics: public only with metrics_public; else the metrics token, else the API keys."""
+        auth = self.services.cfg.auth
+        if not auth.metrics_public:
+            self._check_key([auth.metrics_token] if auth.metrics_token else auth.api_keys)
 
     def _check_admin(self) -> None:
         """/internal/* takes the admin token, else the API keys (a startup warning says so)."""
@@ -115,6 +125,8 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ApiError("invalid_request", f"Request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise ApiError("invalid_request", "Request body must be a JSON object.")
+        request = self.request
+        self.services.debug_ring.add(self.request_id, request.method, request.path, dict(request.headers), body)
         return body
 
     # ---- errors -----------------------------------------------------------------------------
@@ -155,6 +167,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def on_finish(self) -> None:
         self._cancel_keepalive()
+        route = "unmatched" if isinstance(self, NotFoundHandler) else self.request.path
+        self.services.metrics.requests.labels(route, self.api, str(self.get_status())).inc()
         ms = (time.monotonic() - self.started) * 1000
         log.info(
             "access %s %s %d %.1fms instance=%s",
@@ -171,6 +185,13 @@ class BaseHandler(tornado.web.RequestHandler):
         self._client_gone = True
         if self._task is not None and not self._task.done():
             log.info("client disconnected mid-request; cancelling upstream")
+            self.services.metrics.client_disconnects.inc()
+            self._task.cancel()
+
+    def end_for_shutdown(self) -> None:
+        """Graceful shutdown ran out of grace: end this response with an error in its wire format."""
+        self._shutting_down = True
+        if self._task is not None and not self._task.done():
             self._task.cancel()
 
     async def complete(self, conv: Conversation, make_encoder: Callable[[Prepared], Any]) -> None:
@@ -183,21 +204,41 @@ class BaseHandler(tornado.web.RequestHandler):
         """Feed the same encoder in both modes; stream flushes per event, non-stream sends body()."""
         self._task = asyncio.current_task()
         self._encoder = encoder
+        self.services.active.add(self)
         try:
             if stream:
                 await self._stream(encoder, events)
             else:
                 await self._collect(encoder, events)
         except asyncio.CancelledError:
-            if not self._client_gone:
+            # The generator's cleanup already stopped the upstream; say why, if anyone is listening.
+            if self._shutting_down and not self._client_gone:
+                self._end_with(ApiError("unavailable", "lingma-proxy is shutting down; retry the request."))
+            elif not self._client_gone:
                 raise
-            # The client went away; the generator's cleanup already stopped the upstream.
+        finally:
+            self.services.active.discard(self)
+
+    def _end_with(self, err: ApiError) -> None:
+        if self._stream_started:
+            for frame in self._encoder.fail(err):
+                self.write(frame)
+            self.finish()
+        else:
+            self.send_error(err.status, exc_info=(type(err), err, None))
+
+    def _observe(self, fin: Finish) -> None:
+        self.served_by = fin.served_by or ""
+        latency, usage = fin.latency, fin.usage
+        self.services.metrics.observe_completion(
+            self.api, latency.first_token_ms, latency.total_ms, usage.input_tokens, usage.output_tokens
+        )
 
     async def _collect(self, encoder: Any, events: AsyncIterator) -> None:
         encoder.start()
         async for event in events:
             if isinstance(event, Finish):
-                self.served_by = event.served_by or ""
+                self._observe(event)
                 encoder.finish(event)
             else:
                 encoder.feed(event)
@@ -208,7 +249,7 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             async for event in events:
                 if isinstance(event, Finish):
-                    self.served_by = event.served_by or ""
+                    self._observe(event)
                     await self._send(encoder.finish(event))
                 else:
                     await self._send(encoder.feed(event))

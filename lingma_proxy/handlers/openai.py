@@ -26,6 +26,7 @@ class ModelsHandler(BaseHandler):
 
 
 class ChatCompletionsHandler(BaseHandler):
+    api = "openai_chat"
     async def post(self) -> None:
         conv, options = decode_chat_request(self.json_body())
         await self.complete(

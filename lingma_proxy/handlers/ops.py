@@ -42,3 +42,53 @@ class HelloHandler(BaseHandler):
 
     def get(self) -> None:
         self.write_json({"ok": True})
+
+
+def capabilities(services, detailed: bool) -> dict:
+    cfg = services.cfg
+    body = {
+        "service": "lingma-proxy",
+        "version": __version__,
+        "upstream": services.upstream.kind,
+        "protocols": {
+            "openai_chat": "/v1/chat/completions",
+            "openai_responses": "/v1/responses",
+            "anthropic_messages": "/v1/messages",
+            "anthropic_count_tokens": "/v1/messages/count_tokens",
+        },
+        "features": {
+            "streaming": True,
+            "tools": "off" if cfg.tools.emulation == "off" else "emulated",
+            "native_tools_forwarded": cfg.tools.forward_native,
+            "session_reuse": cfg.sessions.reuse,
+            "reasoning": True,
+            "images": False,
+            "previous_response_id": True,
+        },
+    }
+    if detailed:
+        body["features"]["native_tools_allowlist"] = list(cfg.tools.allowlist)
+        body["auth"] = {"api_keys": len(cfg.auth.api_keys), "open": not cfg.auth.api_keys}
+    return body
+
+
+class CapabilitiesHandler(BaseHandler):
+    """Public: no allowlist, no auth details."""
+
+    auth = "public"
+
+    def get(self) -> None:
+        self.write_json(capabilities(self.services, detailed=False))
+
+
+class V1CapabilitiesHandler(BaseHandler):
+    def get(self) -> None:
+        self.write_json(capabilities(self.services, detailed=True))
+
+
+class MetricsHandler(BaseHandler):
+    auth = "metrics"
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(self.services.metrics.render())

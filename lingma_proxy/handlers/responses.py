@@ -14,6 +14,7 @@ log = logging.getLogger("lingma_proxy.responses")
 
 
 class ResponsesHandler(BaseHandler):
+    api = "openai_responses"
     async def post(self) -> None:
         store = self.services.responses
         conv, options = decode_responses_request(self.json_body(), store)

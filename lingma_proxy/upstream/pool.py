@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -51,6 +51,13 @@ class Instance:
         self.socket_port = 0
         self.http_port = 0
         self.generation = 0  # bumped on every (re)start; session-cache entries remember it
+        self._past_rpc_errors: Counter[str] = Counter()  # from connections of earlier generations
+
+    @property
+    def rpc_errors(self) -> Counter[str]:
+        """Upstream RPC errors by method, over every (re)start of this instance."""
+        current = self.client.rpc.error_counts if self.client is not None else Counter()
+        return self._past_rpc_errors + current
 
     @property
     def usable(self) -> bool:
@@ -179,6 +186,7 @@ class Pool:
         inst.client = None
         inst.process = None
         if client is not None:
+            inst._past_rpc_errors.update(client.rpc.error_counts)
             client.close()
         if process is not None:
             await process.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import Counter
 from typing import Any, Callable
 
 from tornado.httpclient import HTTPClientError
@@ -64,7 +65,8 @@ class RpcConnection:
         self._ws: WebSocketClientConnection | None = None
         self._decoder = FrameDecoder(max_frame_bytes=MAX_MESSAGE_BYTES)
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[asyncio.Future, asyncio.TimerHandle]] = {}
+        self._pending: dict[int, tuple[asyncio.Future, asyncio.TimerHandle, str]] = {}
+        self.error_counts: Counter[str] = Counter()  # method → errors and timeouts, for /metrics
         self._subscribers: dict[str, Subscriber] = {}
         self._request_handlers: dict[str, RequestHandler] = {}
         self._closed = False
@@ -116,7 +118,7 @@ class RpcConnection:
             return future
         msg_id = next(self._ids)
         timer = loop.call_later(timeout, self._expire, msg_id, method, timeout)
-        self._pending[msg_id] = (future, timer)
+        self._pending[msg_id] = (future, timer, method)
         future.add_done_callback(lambda _: self._forget(msg_id))
         self._send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         return future
@@ -168,6 +170,7 @@ class RpcConnection:
     def _expire(self, msg_id: int, method: str, timeout: float) -> None:
         entry = self._pending.get(msg_id)
         if entry is not None and not entry[0].done():
+            self.error_counts[method] += 1
             entry[0].set_exception(RpcTimeout(f"{method}: no response within {timeout:g}s"))
 
     def _forget(self, msg_id: int) -> None:
@@ -221,6 +224,7 @@ class RpcConnection:
         future = entry[0]
         error = message.get("error")
         if error is not None:
+            self.error_counts[entry[2]] += 1
             if not isinstance(error, dict):
                 error = {"message": str(error)}
             future.set_exception(RpcError(error.get("code", 0), str(error.get("message", "")), error.get("data")))
@@ -238,7 +242,7 @@ class RpcConnection:
         if self._closed:
             return
         self._closed = True
-        for future, _timer in list(self._pending.values()):
+        for future, _timer, _method in list(self._pending.values()):
             if not future.done():
                 future.set_exception(ConnectionLost(f"connection to {self.url} closed"))
         for subscriber in list(self._subscribers.values()):

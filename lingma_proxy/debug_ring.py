@@ -1,0 +1,69 @@
+"""A bounded ring of recent request bodies for /internal/debug/requests, with every secret removed.
+
+Each entry is redacted on the way in (auth headers, keys, passwords, tokens, bundles), `data:` URLs and
+base64 image data become a placeholder, long strings are cut, and an entry that is still too large is
+replaced by its outline, so 100 entries can never hold more than a few MB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import ujson
+
+from .redact import MASK, Redactor, is_secret_key
+
+CAPACITY = 100
+MAX_STRING_CHARS = 2048
+MAX_ENTRY_BYTES = 64 * 1024
+_IMAGE_PLACEHOLDER = "[image data omitted]"
+_SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization"}
+_IMAGE_KEYS = {"data", "image_url", "url", "source"}
+
+
+def _scrub(value: Any, key: str, redactor: Redactor) -> Any:
+    if isinstance(value, dict):
+        return {k: MASK if is_secret_key(k) else _scrub(v, k, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, key, redactor) for item in value]
+    if isinstance(value, str):
+        if value.startswith("data:") or (key in _IMAGE_KEYS and len(value) > 256 and " " not in value[:256]):
+            return _IMAGE_PLACEHOLDER
+        text = redactor.redact(value[: MAX_STRING_CHARS + 1])
+        if len(value) > MAX_STRING_CHARS:
+            return f"{text[:MAX_STRING_CHARS]}…[truncated, {len(value)} chars]"
+        return text
+    return value
+
+
+class RequestRing:
+    def __init__(self, redactor: Redactor, capacity: int = CAPACITY) -> None:
+        self._redactor = redactor
+        self._entries: deque[dict] = deque(maxlen=capacity)
+
+    def add(self, request_id: str, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+        entry = {
+            "request_id": request_id,
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "headers": {
+                name: MASK if name.lower() in _SECRET_HEADERS else self._redactor.redact(value)
+                for name, value in headers.items()
+            },
+            "body": _scrub(body, "", self._redactor),
+        }
+        size = len(ujson.dumps(entry, ensure_ascii=False))
+        if size > MAX_ENTRY_BYTES:
+            entry["body"] = {"omitted": f"entry of {size} bytes exceeds {MAX_ENTRY_BYTES}", "keys": _outline(body)}
+        self._entries.append(entry)
+
+    def recent(self, limit: int) -> list[dict]:
+        """Newest first."""
+        return list(reversed(self._entries))[:limit]
+
+
+def _outline(body: Any) -> list[str]:
+    return sorted(body)[:50] if isinstance(body, dict) else []

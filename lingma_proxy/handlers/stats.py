@@ -1,0 +1,33 @@
+"""GET /internal/stats (admin): the session cache and the pool, as counters an operator can read."""
+
+from __future__ import annotations
+
+from ..upstream.pool import Instance
+from .base import BaseHandler
+
+
+def _describe_instance(inst: Instance) -> dict:
+    return {
+        "name": inst.name,
+        "state": inst.state,
+        "in_flight": inst.in_flight,
+        "restarts": inst.restarts,
+        "socket_port": inst.socket_port,
+        "http_port": inst.http_port,
+        "generation": inst.generation,
+    }
+
+
+class StatsHandler(BaseHandler):
+    auth = "admin"
+
+    def get(self) -> None:
+        pool = self.services.pool
+        self.write_json(
+            {
+                "session_cache": self.services.sessions.stats(),
+                "pool": {"instances": [_describe_instance(inst) for inst in pool.instances]},
+                "in_flight": pool.in_flight,
+                "rejections": pool.rejections,
+            }
+        )
