@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from ..prompt import render_prompt
 from ..tokens import count_tokens
 from ..wire.anthropic import decode_messages_request
 from ..wire.anthropic_encoder import AnthropicEncoder
-from ..wire.ids import new_id
 from .base import BaseHandler
 
 
@@ -21,16 +18,7 @@ class AnthropicHandler(BaseHandler):
 class MessagesHandler(AnthropicHandler):
     async def post(self) -> None:
         conv = decode_messages_request(self.json_body())
-        await self.complete(
-            conv,
-            lambda prepared: AnthropicEncoder(
-                conv,
-                response_id=new_id("msg_"),
-                model=prepared.model,
-                created=int(time.time()),
-                input_tokens=prepared.input_tokens,
-            ),
-        )
+        await self.complete(conv, AnthropicEncoder, "msg_")
 
 
 class CountTokensHandler(AnthropicHandler):

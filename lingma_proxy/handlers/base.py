@@ -7,19 +7,19 @@ import hmac
 import logging
 import time
 import uuid
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 import tornado.web
 import ujson
 from tornado.iostream import StreamClosedError
 
-from ..completion import Prepared
 from ..errors import ApiError
 from ..events import Finish
 from ..logs import request_id_var
 from ..services import Services
 from ..wire.conversation import Conversation
 from ..wire.errors import anthropic_error_body, openai_error_body
+from ..wire.ids import new_id
 
 log = logging.getLogger("lingma_proxy.http")
 
@@ -34,7 +34,7 @@ def dumps(payload: Any) -> str:
 class BaseHandler(tornado.web.RequestHandler):
     """Thin-handler base: checks in prepare(), every failure rendered by write_error() in the wire format."""
 
-    protocol = "openai"  # "openai" | "anthropic": the error wire format of this endpoint
+    protocol = "openai"  # "openai" | "anthropic" | "auto" (by the caller's headers): the error wire format
     auth = "api"  # "api" | "admin" | "metrics" | "public"
     api = "ops"  # the metrics label of the API this endpoint serves
     keepalive_sec = 15.0
@@ -132,7 +132,14 @@ class BaseHandler(tornado.web.RequestHandler):
     # ---- errors -----------------------------------------------------------------------------
 
     def error_protocol(self) -> str:
+        if self.protocol == "auto":
+            return "anthropic" if self.caller_speaks_anthropic() else "openai"
         return self.protocol
+
+    def caller_speaks_anthropic(self) -> bool:
+        """For routes both vendors share: Anthropic clients send anthropic-version or x-api-key."""
+        headers = self.request.headers
+        return "anthropic-version" in headers or "x-api-key" in headers
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -194,11 +201,19 @@ class BaseHandler(tornado.web.RequestHandler):
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
-    async def complete(self, conv: Conversation, make_encoder: Callable[[Prepared], Any]) -> None:
-        """Check and render the request, then answer it through `make_encoder`'s wire format."""
+    async def complete(self, conv: Conversation, encoder_class: type, id_prefix: str, **encoder_options: Any) -> None:
+        """Check and render the request, then answer it in `encoder_class`'s wire format."""
         service = self.services.completions
         prepared = await service.prepare(conv, self.started, self.api_key_id)
-        await self.respond(make_encoder(prepared), service.run(prepared), conv.stream)
+        encoder = encoder_class(
+            conv,
+            response_id=new_id(id_prefix),
+            model=prepared.model,
+            created=int(time.time()),
+            input_tokens=prepared.input_tokens,
+            **encoder_options,
+        )
+        await self.respond(encoder, service.run(prepared), conv.stream)
 
     async def respond(self, encoder: Any, events: AsyncIterator, stream: bool) -> None:
         """Feed the same encoder in both modes; stream flushes per event, non-stream sends body()."""
@@ -305,10 +320,7 @@ class NotFoundHandler(BaseHandler):
     """JSON 404 for unknown routes, in the format the caller is most likely to read."""
 
     auth = "public"
-
-    def error_protocol(self) -> str:
-        headers = self.request.headers
-        return "anthropic" if "anthropic-version" in headers or "x-api-key" in headers else "openai"
+    protocol = "auto"
 
     async def prepare(self) -> None:
         await super().prepare()

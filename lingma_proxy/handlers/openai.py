@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-from ..wire.ids import new_id
 from ..wire.models import anthropic_models_list, openai_models_list
 from ..wire.openai_chat import decode_chat_request
 from ..wire.openai_chat_encoder import ChatCompletionsEncoder
@@ -12,16 +9,11 @@ from .base import BaseHandler
 
 
 class ModelsHandler(BaseHandler):
-    def error_protocol(self) -> str:
-        return "anthropic" if self._anthropic_caller() else "openai"
-
-    def _anthropic_caller(self) -> bool:
-        headers = self.request.headers
-        return "anthropic-version" in headers or "x-api-key" in headers
+    protocol = "auto"
 
     async def get(self) -> None:
         models = await self.services.models.list()
-        listing = anthropic_models_list if self._anthropic_caller() else openai_models_list
+        listing = anthropic_models_list if self.caller_speaks_anthropic() else openai_models_list
         self.write_json(listing(models))
 
 
@@ -29,14 +21,4 @@ class ChatCompletionsHandler(BaseHandler):
     api = "openai_chat"
     async def post(self) -> None:
         conv, options = decode_chat_request(self.json_body())
-        await self.complete(
-            conv,
-            lambda prepared: ChatCompletionsEncoder(
-                conv,
-                response_id=new_id("chatcmpl-"),
-                model=prepared.model,
-                created=int(time.time()),
-                input_tokens=prepared.input_tokens,
-                include_usage=options.include_usage,
-            ),
-        )
+        await self.complete(conv, ChatCompletionsEncoder, "chatcmpl-", include_usage=options.include_usage)

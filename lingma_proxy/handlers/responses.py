@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
 
-from ..wire.ids import new_id
 from ..wire.responses import decode_responses_request
 from ..wire.responses_encoder import ResponsesEncoder
 from .base import BaseHandler
@@ -20,15 +18,4 @@ class ResponsesHandler(BaseHandler):
         conv, options = decode_responses_request(self.json_body(), store)
         if options.ignored_tool_types:
             log.info("ignoring unsupported Responses tool types: %s", ", ".join(options.ignored_tool_types))
-        await self.complete(
-            conv,
-            lambda prepared: ResponsesEncoder(
-                conv,
-                response_id=new_id("resp_"),
-                model=prepared.model,
-                created=int(time.time()),
-                input_tokens=prepared.input_tokens,
-                options=options,
-                store=store,
-            ),
-        )
+        await self.complete(conv, ResponsesEncoder, "resp_", options=options, store=store)

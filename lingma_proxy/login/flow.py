@@ -1,0 +1,150 @@
+"""One login attempt (product.md §7, lingma-protocol.md §7): ask Lingma for a login URL, drive the page
+in the browser, then poll auth/status until Lingma reports the login.
+
+The browser calls block, so each runs in a worker thread; the Lingma calls stay on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from ..errors import ApiError
+from ..upstream.client import LingmaClient
+from .browser import LoginBrowser, first_line
+
+_POLL_SEC = 0.5
+_CALLBACK_PATH = "/auth/callback"  # where the cloud page sends the browser back to Lingma (§7)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+class AttemptFailed(Exception):
+    """A failed attempt; the reason and page text are safe to log (they never hold the password)."""
+
+    def __init__(self, reason: str, page_error: str = "", browser_broken: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.page_error = page_error
+        self.browser_broken = browser_broken
+
+
+async def attempt_login(
+    browser: LoginBrowser,
+    client: LingmaClient,
+    credentials: Credentials | None,
+    selectors: dict[str, str],
+    timeout: float,
+    endpoint: str = "",
+) -> str:
+    """The logged-in user's name. Without credentials (interactive) a person fills the page."""
+    deadline = time.monotonic() + timeout
+    try:
+        if endpoint:  # dedicated-domain (enterprise) accounts log in against their own endpoint (§4)
+            await client.update_endpoint(endpoint)
+        url = await client.generate_login_url()
+    except ApiError as err:
+        raise AttemptFailed(f"Lingma: {err.message}") from None
+    driver = browser.driver
+    try:
+        await asyncio.to_thread(driver.get, url)
+        if credentials is not None:
+            await asyncio.to_thread(_submit, driver, selectors, credentials, _remaining(deadline))
+            page_error = await asyncio.to_thread(_wait_for_outcome, driver, selectors, _remaining(deadline))
+            if page_error:
+                raise AttemptFailed("the login page reported an error", page_error)
+    except TimeoutException:
+        raise AttemptFailed(f"the login page showed neither the login callback nor an error within {timeout:g}s") from None
+    except WebDriverException as exc:
+        raise AttemptFailed(f"browser error: {first_line(exc.msg)}", browser_broken=True) from None
+    return await _wait_logged_in(client, deadline, timeout)
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _submit(driver: WebDriver, selectors: dict[str, str], credentials: Credentials, timeout: float) -> None:
+    wait = WebDriverWait(driver, timeout)
+    username = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selectors["username"])))
+    username.clear()
+    username.send_keys(credentials.username)
+    password = driver.find_element(By.CSS_SELECTOR, selectors["password"])
+    password.clear()
+    password.send_keys(credentials.password)
+    driver.find_element(By.CSS_SELECTOR, selectors["submit"]).click()
+
+
+def _visible_error(driver: WebDriver, selector: str) -> str:
+    for element in driver.find_elements(By.CSS_SELECTOR, selector):
+        text = element.text.strip()
+        if text and element.is_displayed():
+            return text
+    return ""
+
+
+def _wait_for_outcome(driver: WebDriver, selectors: dict[str, str], timeout: float) -> str:
+    """The page's error text, or "" once the browser reached Lingma's login callback."""
+
+    def outcome(drv: WebDriver) -> tuple[str] | None:
+        # The error first: Lingma's own callback page shows one too (e.g. "Invalid login nonce").
+        error = _visible_error(drv, selectors["error"])
+        if error or urlparse(drv.current_url).path.endswith(_CALLBACK_PATH):
+            return (error,)  # a tuple, so that "no error" still ends the wait
+        return None
+
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(outcome)[0]
+
+
+async def _wait_logged_in(client: LingmaClient, deadline: float, timeout: float) -> str:
+    while True:
+        try:
+            status = await client.auth_status()
+        except ApiError as err:
+            raise AttemptFailed(f"Lingma auth/status failed: {err.message}") from None
+        if status.logged_in:
+            return status.name
+        if time.monotonic() >= deadline:
+            raise AttemptFailed(f"Lingma still reports logged out {timeout:g}s after the login started")
+        await asyncio.sleep(_POLL_SEC)
+
+
+def save_failure(
+    browser: LoginBrowser | None, folder: Path, summary: str, selectors: dict[str, str], redact: Callable[[str], str]
+) -> tuple[Path | None, Path]:
+    """A screenshot (password fields emptied first) and a text note of the page; blocking."""
+    folder.mkdir(parents=True, exist_ok=True)
+    png, note = folder / "login-failure.png", folder / "login-failure.txt"
+    png.unlink(missing_ok=True)  # never leave an older attempt's picture next to this note
+    lines = [time.strftime("%Y-%m-%d %H:%M:%S"), summary]
+    if browser is not None:
+        driver = browser.driver
+        try:
+            driver.execute_script(
+                "for (const s of arguments) for (const e of document.querySelectorAll(s)) e.value = '';",
+                "input[type=password]",
+                selectors["password"],
+            )
+            lines += [f"page: {driver.current_url}", f"title: {driver.title}"]
+            error = _visible_error(driver, selectors["error"])
+            lines.append(f"error on the page: {error or '(none)'}")
+            driver.save_screenshot(str(png))
+        except WebDriverException as exc:
+            lines.append(f"no screenshot: {first_line(exc.msg)}")
+    note.write_text(redact("\n".join(lines)) + "\n", encoding="utf-8")
+    return (png if png.exists() else None), note

@@ -1,0 +1,317 @@
+"""Keeps the pool's instances logged in (product.md §2, §7).
+
+- At most one login flow per instance; requests and admin calls that arrive meanwhile join it.
+- A flow is up to 1 + login.max_retry attempts in one browser, each bounded by login.timeout.
+- A failed flow is not restarted automatically for a cool-down period, because repeated wrong
+  passwords can lock a real Alibaba Cloud account; an admin start skips the cool-down.
+- Pool hooks: `prepare_work_dir` unpacks an account's session bundle before launch, `login_one`
+  logs an instance in when a request finds none logged in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..config import Config
+from ..errors import ApiError
+from ..redact import Redactor
+from ..upstream.pool import Instance, Pool
+from .browser import BrowserUnavailable, LoginBrowser
+from .bundles import BundleError, account_bundle, import_bundle
+from .flow import AttemptFailed, Credentials, attempt_login, save_failure
+
+log = logging.getLogger("lingma_proxy.login")
+
+FAILED_LOGIN_COOLDOWN_SEC = 300.0
+_INTERACTIVE_TIMEOUT_SEC = 600.0  # a person solving a captcha or an SMS code needs longer than a script
+_INTERACTIVE_HINT = "log in with `python lingma_proxy.py login --show-browser`"
+
+
+@dataclass
+class LoginStatus:
+    state: str = "idle"  # idle | running | succeeded | failed
+    interactive: bool = False
+    attempts: int = 0
+    last_error: str = ""
+    screenshot: str = ""
+    page_note: str = ""
+    started_at: float = 0.0  # wall clock, for people
+    finished_at: float = 0.0
+    failed_at_monotonic: float = 0.0  # for the cool-down
+
+    def begin(self, interactive: bool) -> None:
+        self.state, self.interactive, self.attempts = "running", interactive, 0
+        self.started_at, self.finished_at = time.time(), 0.0
+
+    def end(self, error: str = "") -> None:
+        self.state = "failed" if error else "succeeded"
+        self.last_error = error
+        self.finished_at = time.time()
+        if error:
+            self.failed_at_monotonic = time.monotonic()
+        else:
+            self.screenshot = self.page_note = ""
+
+    def failure_files(self) -> str:
+        return " and ".join(path for path in (self.screenshot, self.page_note) if path) or "the proxy log"
+
+
+def _describe(failure: AttemptFailed | BrowserUnavailable) -> str:
+    if isinstance(failure, AttemptFailed) and failure.page_error:
+        return f"{failure.reason}: {failure.page_error!r}"
+    return str(failure)
+
+
+class LoginManager:
+    def __init__(self, cfg: Config, pool: Pool, redactor: Redactor) -> None:
+        self.cfg = cfg
+        self.pool = pool
+        self.redactor = redactor
+        self.result_listeners: list[Callable[[str], None]] = []  # called with "success" or "failure"
+        self._status = {inst.name: LoginStatus() for inst in pool.instances}
+        self._flows: dict[str, asyncio.Task] = {}
+        self._sweeper: asyncio.Task | None = None
+
+    # ---- wiring ----------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Hook into the pool: bundles always, request-triggered logins only with login.auto_login."""
+        self.pool.prepare_work_dir = self.prepare_work_dir
+        if self.cfg.login.auto_login:
+            self.pool.login_one = self.login_one
+
+    def start_background(self) -> None:
+        """With login.auto_login, log in every logged-out instance that has credentials, not only on demand."""
+        if self.cfg.login.auto_login:
+            self._sweeper = asyncio.create_task(self._sweep())
+
+    async def stop(self) -> None:
+        tasks = [task for task in (self._sweeper, *self._flows.values()) if task is not None and not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- pool hooks --------------------------------------------------------------------------------
+
+    def prepare_work_dir(self, inst: Instance) -> None:
+        """Unpack the account's session bundle into a work dir that holds no login yet."""
+        account = inst.account
+        if account is None or (inst.work_dir / "cache" / "user").exists():
+            return
+        try:
+            data = account_bundle(account)
+            if data is None:
+                return
+            files = import_bundle(data, inst.work_dir, account.name)
+        except BundleError as err:
+            # One bad bundle costs one instance its login, not the whole proxy its start.
+            self._status[inst.name].last_error = str(err)
+            log.error("%s; instance %s starts without it", err, inst.name)
+            return
+        log.info("instance %s: imported the session bundle of account %r (%d files)", inst.name, account.name, files)
+
+    async def login_one(self) -> None:
+        """Start or join the login of one logged-out instance; an ApiError (503) when it fails or outlasts login.timeout."""
+        candidates = [inst for inst in self.pool.instances if inst.state == "logged_out" and self.credentials(inst)]
+        if not candidates:
+            return  # nobody can log in unattended: the pool answers with its how-to-log-in 503
+        inst = next((i for i in candidates if self._running(i)), None) or next(
+            (i for i in candidates if not self._cooling_down(i)), None
+        )
+        if inst is None:
+            raise self._failure_error(candidates[0])
+        timeout = self.cfg.login.timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(self._flow(inst, interactive=False)), timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(
+                "unavailable",
+                f"The login of Lingma instance {inst.name} is still running after {timeout:g}s (login.timeout); retry shortly.",
+                code="login_in_progress",
+                retry_after=10,
+            ) from None
+        if self._status[inst.name].state == "failed":
+            raise self._failure_error(inst)
+
+    # ---- explicit starts (admin endpoint, CLI) --------------------------------------------------------
+
+    def start(self, inst: Instance) -> LoginStatus:
+        """Start (or join) an automatic login now, regardless of the cool-down; returns at once."""
+        if inst.logged_in:
+            raise ApiError("conflict", f"Instance {inst.name} is already logged in as {inst.user_name or 'a user'}.")
+        self._require_credentials(inst)
+        if inst.client is None:
+            raise ApiError("unavailable", f"Instance {inst.name} is not running (state: {inst.state}).")
+        self._flow(inst, interactive=False)
+        return self._status[inst.name]
+
+    async def log_in(self, inst: Instance, interactive: bool = False) -> LoginStatus:
+        """Run one flow to its end; interactive opens a visible browser and waits for a person."""
+        if not interactive:
+            self._require_credentials(inst)
+        await asyncio.shield(self._flow(inst, interactive))
+        return self._status[inst.name]
+
+    def credentials(self, inst: Instance) -> Credentials | None:
+        account = inst.account
+        if account is None or not account.username or not account.password:
+            return None
+        return Credentials(account.username, account.password)
+
+    def status(self) -> dict:
+        return {
+            "auto_login": self.cfg.login.auto_login,
+            "instances": [self._describe_instance(inst) for inst in self.pool.instances],
+        }
+
+    # ---- the flow ------------------------------------------------------------------------------------
+
+    def _flow(self, inst: Instance, interactive: bool) -> asyncio.Task:
+        running = self._flows.get(inst.name)
+        if running is not None and not running.done():
+            return running
+        task = asyncio.create_task(self._run(inst, interactive), name=f"login-{inst.name}")
+        self._flows[inst.name] = task
+        return task
+
+    async def _run(self, inst: Instance, interactive: bool) -> None:
+        status = self._status[inst.name]
+        status.begin(interactive)
+        log.info("login flow started for instance %s (%s)", inst.name, "interactive" if interactive else "automatic")
+        try:
+            user = await self._attempts(inst, status, interactive)
+        except (AttemptFailed, BrowserUnavailable) as failure:
+            status.end(self.redactor.redact(_describe(failure)))
+            log.error(
+                "login failed for instance %s after %d attempt(s): %s; see %s",
+                inst.name, status.attempts, status.last_error, status.failure_files(),
+            )  # fmt: skip
+            self._notify("failure")
+            return
+        status.end()
+        log.info("login succeeded for instance %s as %s", inst.name, user)
+        self._notify("success")
+        if inst.client is not None:
+            try:
+                await self.pool.refresh_login(inst)
+            except ApiError as err:  # the health loop retries; the login itself is on disk
+                log.warning("instance %s: auth/status after the login failed: %s", inst.name, err.message)
+
+    async def _attempts(self, inst: Instance, status: LoginStatus, interactive: bool) -> str:
+        login = self.cfg.login
+        credentials = None if interactive else self.credentials(inst)
+        tries = 1 if interactive else 1 + login.max_retry
+        timeout = max(login.timeout, _INTERACTIVE_TIMEOUT_SEC) if interactive else login.timeout
+        browser: LoginBrowser | None = None
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                status.attempts = attempt
+                if inst.client is None:
+                    raise AttemptFailed(f"instance {inst.name} is not running (state: {inst.state})")
+                if browser is None:
+                    browser = await _open_browser(login.browser, login.headless and not interactive, timeout)
+                try:
+                    return await attempt_login(
+                        browser, inst.client, credentials, login.selectors, timeout, self.cfg.lingma.dedicated_domain_url
+                    )
+                except AttemptFailed as failure:
+                    await self._keep_evidence(inst, status, browser, failure, f"attempt {attempt}/{tries}")
+                    if attempt == tries:
+                        raise
+                    if failure.browser_broken:
+                        await asyncio.to_thread(browser.close)
+                        browser = None
+        finally:
+            if browser is not None:
+                await asyncio.to_thread(browser.close)
+
+    async def _keep_evidence(
+        self, inst: Instance, status: LoginStatus, browser: LoginBrowser, failure: AttemptFailed, which: str
+    ) -> None:
+        summary = f"instance {inst.name}, {which}: {_describe(failure)}"
+        png, note = await asyncio.to_thread(
+            save_failure, browser, inst.work_dir / "logs", summary, self.cfg.login.selectors, self.redactor.redact
+        )
+        status.screenshot, status.page_note = str(png or ""), str(note)
+        log.warning("login %s for instance %s failed: %s", which, inst.name, self.redactor.redact(_describe(failure)))
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.lingma.health_interval_sec)
+            for inst in self.pool.instances:
+                if inst.state == "logged_out" and self.credentials(inst) and not self._cooling_down(inst):
+                    # One at a time: each flow is a Chromium; a shield keeps stop() the only canceller.
+                    await asyncio.shield(self._flow(inst, interactive=False))
+
+    # ---- helpers ---------------------------------------------------------------------------------------
+
+    def _running(self, inst: Instance) -> bool:
+        task = self._flows.get(inst.name)
+        return task is not None and not task.done()
+
+    def _cooling_down(self, inst: Instance) -> bool:
+        status = self._status[inst.name]
+        return status.state == "failed" and time.monotonic() - status.failed_at_monotonic < FAILED_LOGIN_COOLDOWN_SEC
+
+    def _require_credentials(self, inst: Instance) -> None:
+        if self.credentials(inst) is None:
+            raise ApiError(
+                "conflict",
+                f"Instance {inst.name} has no account username and password to log in with; {_INTERACTIVE_HINT}.",
+            )
+
+    def _failure_error(self, inst: Instance) -> ApiError:
+        status = self._status[inst.name]
+        return ApiError(
+            "unavailable",
+            f"Lingma login failed for instance {inst.name}: {status.last_error}; see {status.failure_files()}. "
+            f"Check the account's credentials, or {_INTERACTIVE_HINT}.",
+            code="login_failed",
+        )
+
+    def _notify(self, result: str) -> None:
+        for listener in self.result_listeners:
+            listener(result)
+
+    def _describe_instance(self, inst: Instance) -> dict:
+        status = self._status[inst.name]
+        return {
+            "instance": inst.name,
+            "account": inst.account.name if inst.account else None,
+            "instance_state": inst.state,
+            "logged_in": inst.logged_in,
+            "user": inst.user_name or None,
+            "can_auto_login": self.credentials(inst) is not None,
+            "login": {
+                "state": status.state,
+                "interactive": status.interactive,
+                "attempts": status.attempts,
+                "last_error": status.last_error or None,
+                "screenshot": status.screenshot or None,
+                "page_note": status.page_note or None,
+                "started_at": status.started_at or None,
+                "finished_at": status.finished_at or None,
+                "retry_blocked_until": (
+                    time.time() + FAILED_LOGIN_COOLDOWN_SEC - (time.monotonic() - status.failed_at_monotonic)
+                    if self._cooling_down(inst)
+                    else None
+                ),
+            },
+        }
+
+
+async def _open_browser(browser_path: str, headless: bool, timeout: float) -> LoginBrowser:
+    # A plain executor future, not a task: shutdown's cancel-all-tasks must not orphan it.
+    opening = asyncio.get_running_loop().run_in_executor(None, LoginBrowser.open, browser_path, headless, timeout)
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        # The thread goes on starting Chromium: close it once it is up, or it outlives the proxy.
+        opening.add_done_callback(lambda done: done.exception() is None and done.result().close())
+        raise
