@@ -15,16 +15,16 @@ import tornado.web
 from . import tokens
 from .completion import CompletionService
 from .config import Config, secret_values
+from .debug_ring import RequestRing
 from .errors import ApiError
 from .handlers.anthropic import CountTokensHandler, MessagesHandler
 from .handlers.base import NotFoundHandler
-from .handlers.openai import ChatCompletionsHandler, ModelsHandler
 from .handlers.diagnostics import DebugRequestsHandler, EffectiveConfigHandler
+from .handlers.openai import ChatCompletionsHandler, ModelsHandler
 from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, MetricsHandler, V1CapabilitiesHandler
 from .handlers.responses import ResponsesHandler
 from .handlers.stats import StatsHandler
 from .logs import setup_logging
-from .debug_ring import RequestRing
 from .metrics import Metrics
 from .models import ModelRegistry
 from .redact import Redactor

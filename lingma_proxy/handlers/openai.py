@@ -19,6 +19,7 @@ class ModelsHandler(BaseHandler):
 
 class ChatCompletionsHandler(BaseHandler):
     api = "openai_chat"
+
     async def post(self) -> None:
         conv, options = decode_chat_request(self.json_body())
         await self.complete(conv, ChatCompletionsEncoder, "chatcmpl-", include_usage=options.include_usage)

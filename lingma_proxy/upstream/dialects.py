@@ -17,7 +17,14 @@ from typing import Any, Callable, Union
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamEvent, UpstreamFinish
 from lingma_proxy.upstream.failures import api_error_from_rpc, classify_failure, crashed
-from lingma_proxy.upstream.rpc import ACP_REQUEST_ID, CONNECTION_LOST, ConnectionLost, RpcConnection, RpcError, RpcTimeout
+from lingma_proxy.upstream.rpc import (
+    ACP_REQUEST_ID,
+    CONNECTION_LOST,
+    ConnectionLost,
+    RpcConnection,
+    RpcError,
+    RpcTimeout,
+)
 
 _log = logging.getLogger(__name__)
 

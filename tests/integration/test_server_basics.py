@@ -9,9 +9,8 @@ import sys
 import time
 
 import httpx
-import pytest
 
-from .proxy_harness import REPO, child_pids, free_port, wait_until_ready, Proxy
+from .proxy_harness import REPO, Proxy, child_pids, free_port, wait_until_ready
 
 
 def test_healthz_names_the_simulator_upstream_and_each_instance(proxy):
