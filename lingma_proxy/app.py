@@ -17,6 +17,7 @@ from .completion import CompletionService
 from .config import Config, secret_values
 from .debug_ring import RequestRing
 from .errors import ApiError
+from .handlers.admin import AutoLoginStartHandler, AutoLoginStatusHandler, RawModelsHandler, SessionExportHandler
 from .handlers.anthropic import CountTokensHandler, MessagesHandler
 from .handlers.base import NotFoundHandler
 from .handlers.diagnostics import DebugRequestsHandler, EffectiveConfigHandler
@@ -24,6 +25,7 @@ from .handlers.openai import ChatCompletionsHandler, ModelsHandler
 from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, MetricsHandler, V1CapabilitiesHandler
 from .handlers.responses import ResponsesHandler
 from .handlers.stats import StatsHandler
+from .login.manager import LoginManager
 from .logs import setup_logging
 from .metrics import Metrics
 from .models import ModelRegistry
@@ -54,6 +56,10 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/internal/stats", StatsHandler, ctx),
         (r"/internal/effective-config", EffectiveConfigHandler, ctx),
         (r"/internal/debug/requests", DebugRequestsHandler, ctx),
+        (r"/internal/auto-login/start", AutoLoginStartHandler, ctx),
+        (r"/internal/auto-login/status", AutoLoginStatusHandler, ctx),
+        (r"/internal/session/export", SessionExportHandler, ctx),
+        (r"/internal/models/raw", RawModelsHandler, ctx),
     ]
     return tornado.web.Application(
         routes,
@@ -107,6 +113,9 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
     sessions = SessionCache(cfg.sessions, lambda entry: _delete_upstream_session(pool, entry))
     pool.restart_listeners.append(lambda inst: sessions.forget_instance(inst.name))
     metrics = Metrics(pool, sessions)
+    login = LoginManager(cfg, pool, redactor)
+    login.install()  # the pool's prepare_work_dir (session bundles) and login_one (auto-login) hooks
+    login.result_listeners.append(lambda result: metrics.logins.labels(result).inc())
     return Services(
         cfg=cfg,
         upstream=upstream,
@@ -118,6 +127,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         responses=ResponseStore(),
         metrics=metrics,
         debug_ring=RequestRing(redactor),
+        login=login,
     )
 
 
@@ -200,6 +210,7 @@ async def serve(cfg: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     pool_start = asyncio.create_task(services.pool.start())
+    services.login.start_background()  # with login.auto_login: logs in logged-out instances as they appear
     await stop.wait()
 
     log.info("shutting down: no new connections; waiting up to %.0fs for in-flight requests", cfg.server.shutdown_grace_sec)
@@ -212,6 +223,7 @@ async def serve(cfg: Config) -> int:
     while services.active and loop.time() < deadline + 5:
         await asyncio.sleep(0.05)
     pool_start.cancel()
+    await services.login.stop()  # before the pool: a login flow closes its browser on the way out
     await services.pool.stop()
     await server.close_all_connections()
     log.info("stopped")

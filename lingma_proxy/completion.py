@@ -7,6 +7,7 @@ and the max_tokens budget, so every encoder sees the same cleaned stream (design
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -76,14 +77,33 @@ class CompletionService:
         """Take a slot, stream the answer, always release the slot and stop the upstream if abandoned."""
         conv = prepared.conv
         plan = self.sessions.plan(prepared.api_key_id, prepared.model, conv)
-        lease = await self.pool.acquire(conv.affinity_key, prefer=plan.entry.instance if plan.entry else None)
+        try:
+            lease = await self.pool.acquire(affinity_key(conv), prefer=plan.entry.instance if plan.entry else None)
+        except ApiError:
+            if plan.entry:
+                self.sessions.abandon(plan.entry)
+            raise
+        turn: _Turn | None = None
         try:
             if plan.entry and (lease.instance.name, lease.generation) != (plan.entry.instance, plan.entry.generation):
-                plan = ReusePlan(None, 0)  # its instance is busy or was restarted: resend everything
-            async for event in _Turn(self, prepared, lease, plan).events():
+                self.sessions.abandon(plan.entry)  # its instance is busy or was restarted: resend everything
+                plan = ReusePlan(None, 0)
+            turn = _Turn(self, prepared, lease, plan)
+            async for event in turn.events():
                 yield event
         finally:
+            if turn is not None and not turn.stored:
+                self.sessions.discard(SessionEntry(lease.instance.name, lease.generation, turn.session_id))
             lease.release()
+
+
+def affinity_key(conv: Conversation) -> str:
+    """The client's own key, else the system prompt, else the first message (product.md §2)."""
+    if conv.affinity_key:
+        return "client:" + conv.affinity_key
+    system = conv.system or next((m.text for m in conv.messages if m.role == "system"), "")
+    basis = system or (conv.messages[0].text if conv.messages else "")
+    return "hash:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
 class _Turn:
@@ -97,6 +117,7 @@ class _Turn:
         self.plan = plan
         self.session_id = plan.entry.session_id if plan.entry else str(uuid.uuid4())
         self.repaired = False
+        self.stored = False  # the upstream session was kept for reuse; otherwise it is deleted
         self.think = ThinkSplitter()
         emulate = bool(conv.tools) and conv.tool_choice.mode != "none"
         self.tools = ActionBlockParser(conv.tools) if emulate else None
@@ -109,6 +130,7 @@ class _Turn:
         self.finish_reason = "stop"
         self.held_calls: list[ToolCall] = []  # forced-choice calls, sent once no repair is needed
         self.emitted_calls: list[ToolCall] = []  # every accepted call of this turn, held or sent
+        self.new_paragraph = False
 
     async def events(self) -> AsyncIterator[OutputEvent | Finish]:
         conv = self.prepared.conv
@@ -116,31 +138,48 @@ class _Turn:
             question, is_reply = render_turn(conv, self.plan.start), True
         else:
             question, is_reply = self.prepared.prompt, False
-        for attempt in range(2):
-            async for event in self._stream(question, is_reply):
+        async for event in self._stream(question, is_reply):
+            yield event
+        if self._forced_call_missing():
+            log.info("forced tool call missing or invalid; sending one repair prompt")
+            self.service.metrics.tool_repairs.inc()
+            assert self.tools is not None
+            question = repair_prompt(conv.tool_choice, conv.tools, self.tools.rejected, self.held_calls)
+            self._start_repair()
+            async for event in self._stream(question, True):
                 yield event
-            if self.finish_reason == "length" or self.stops.matched is not None:
-                break
-            if not (self.forced and self.tools and needs_repair(conv.tool_choice, self.held_calls, self.tools.rejected)):
-                break
-            if attempt == 0:
-                log.info("forced tool call missing or invalid; sending one repair prompt")
-                self.service.metrics.tool_repairs.inc()
-                question, is_reply = repair_prompt(conv.tool_choice, conv.tools, self.tools.rejected, self.held_calls), True
-                self.repaired = True
-                self.tools = ActionBlockParser(conv.tools)
-                self.held_calls = []
-                self.emitted_calls = []
-            else:
-                text = fallback_text(self.tools.rejected)
-                self.output_parts.append(text)
-                yield TextDelta(text)
+            if self._forced_call_missing():
+                yield self._explain_rejections()
+        elif self.tools is not None and self.tools.rejected and not self.emitted_calls and not self._said_anything():
+            yield self._explain_rejections()  # a lone rejected block would otherwise be an empty answer
         for call in self.held_calls:
             yield call
         if self.emitted_calls:
             self.finish_reason = "tool_calls"
         self._remember_session()
         yield self._finish()
+
+    def _forced_call_missing(self) -> bool:
+        if not self.forced or self.finish_reason == "length" or self.stops.matched is not None:
+            return False
+        assert self.tools is not None
+        return needs_repair(self.prepared.conv.tool_choice, self.held_calls, self.tools.rejected)
+
+    def _start_repair(self) -> None:
+        self.repaired = True
+        self.tools = ActionBlockParser(self.prepared.conv.tools)
+        self.held_calls = []
+        self.emitted_calls = []
+        self.new_paragraph = self._said_anything()
+
+    def _said_anything(self) -> bool:
+        return any(part.strip() for part in self.reply_text)
+
+    def _explain_rejections(self) -> TextDelta:
+        assert self.tools is not None
+        separator = "\n\n" if self._said_anything() else ""
+        self.new_paragraph = False
+        return self._emit_text(separator + fallback_text(self.tools.rejected))
 
     def _remember_session(self) -> None:
         """Only a clean turn is reusable: a cut-short or repaired one differs from what the client holds."""
@@ -152,6 +191,7 @@ class _Turn:
         self.service.sessions.store(
             prepared.api_key_id, prepared.model, prepared.conv, "".join(self.reply_text), calls, entry
         )
+        self.stored = self.service.sessions.enabled
 
     async def _stream(self, question: str, is_reply: bool) -> AsyncIterator[OutputEvent]:
         request = ChatRequest(
@@ -242,6 +282,8 @@ class _Turn:
         return out
 
     def _emit_text(self, text: str) -> TextDelta:
+        if self.new_paragraph:  # the repair's answer continues after the first attempt's prose
+            text, self.new_paragraph = "\n\n" + text, False
         self.output_parts.append(text)
         self.reply_text.append(text)
         if self.prepared.conv.max_tokens is not None:

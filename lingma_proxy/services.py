@@ -9,6 +9,7 @@ from typing import Any
 from .completion import CompletionService
 from .config import Config
 from .debug_ring import RequestRing
+from .login.manager import LoginManager
 from .metrics import Metrics
 from .models import ModelRegistry
 from .redact import Redactor
@@ -29,6 +30,7 @@ class Services:
     responses: ResponseStore
     metrics: Metrics
     debug_ring: RequestRing
+    login: LoginManager  # auto-login, session bundles; its hooks are installed on the pool
     started_at: float = field(default_factory=time.time)
     # Handlers answering a completion right now; graceful shutdown ends the ones that outlive the grace period.
     active: set[Any] = field(default_factory=set)

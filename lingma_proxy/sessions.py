@@ -61,8 +61,11 @@ class SessionCache:
 
     def plan(self, api_key_id: str, model: str, conv: Conversation) -> ReusePlan:
         """Claim the session holding this history, if any; a claimed entry is removed so no two turns share it."""
+        if not self.enabled:
+            return ReusePlan(None, 0)
         start = delta_start(conv)
-        if not self.enabled or start is None:
+        if start is None:  # a first turn (or an assistant prefill) is a full send
+            self.misses += 1
             return ReusePlan(None, 0)
         entry = self._entries.pop(_key(api_key_id, model, render_prefix_for_key(conv, start)), None)
         if entry is not None and time.monotonic() - entry.stored_at > self._ttl:
@@ -86,12 +89,29 @@ class SessionCache:
         if not self.enabled:
             return
         key = _key(api_key_id, model, render_prefix_after_reply(conv, reply_text, calls))
-        entry.stored_at = time.monotonic()
+        now = time.monotonic()
+        entry.stored_at = now
+        replaced = self._entries.pop(key, None)
+        if replaced is not None and replaced.session_id != entry.session_id:
+            self._evict(replaced, "replaced")
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            _, oldest = self._entries.popitem(last=False)
-            self._evict(oldest, "evicted")
+        # Entries are in storage order, so the expired ones are at the front.
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if len(self._entries) <= self._max and now - oldest.stored_at <= self._ttl:
+                break
+            self._entries.popitem(last=False)
+            self._evict(oldest, "evicted" if now - oldest.stored_at <= self._ttl else "expired")
+
+    def abandon(self, entry: SessionEntry) -> None:
+        """A claimed session that cannot be continued after all (its instance is busy or restarted)."""
+        self.hits -= 1
+        self.misses += 1
+        self.discard(entry)
+
+    def discard(self, entry: SessionEntry) -> None:
+        """An upstream session nobody will continue (a failed or cancelled turn): delete it upstream."""
+        self._delete_upstream(entry)
 
     def forget_instance(self, instance: str) -> None:
         """A restarted instance lost its sessions: drop every entry that points at it."""

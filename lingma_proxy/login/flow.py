@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -61,7 +66,7 @@ async def attempt_login(
         raise AttemptFailed(f"Lingma: {err.message}") from None
     driver = browser.driver
     try:
-        await asyncio.to_thread(driver.get, url)
+        await asyncio.to_thread(_load, driver, url)
         if credentials is not None:
             await asyncio.to_thread(_submit, driver, selectors, credentials, _remaining(deadline))
             page_error = await asyncio.to_thread(_wait_for_outcome, driver, selectors, _remaining(deadline))
@@ -78,15 +83,29 @@ def _remaining(deadline: float) -> float:
     return max(0.1, deadline - time.monotonic())
 
 
+def _load(driver: WebDriver, url: str) -> None:
+    try:
+        driver.get(url)  # bounded by the page-load timeout LoginBrowser.open set
+    except TimeoutException:
+        raise AttemptFailed("the login page did not finish loading") from None
+
+
 def _submit(driver: WebDriver, selectors: dict[str, str], credentials: Credentials, timeout: float) -> None:
-    wait = WebDriverWait(driver, timeout)
-    username = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selectors["username"])))
+    try:
+        username = WebDriverWait(driver, timeout).until(
+            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selectors["username"]))
+        )
+        password = driver.find_element(By.CSS_SELECTOR, selectors["password"])
+        submit = driver.find_element(By.CSS_SELECTOR, selectors["submit"])
+    except (TimeoutException, NoSuchElementException):
+        raise AttemptFailed(
+            "the login page has no element matching login.selectors (username, password or submit)"
+        ) from None
     username.clear()
     username.send_keys(credentials.username)
-    password = driver.find_element(By.CSS_SELECTOR, selectors["password"])
     password.clear()
     password.send_keys(credentials.password)
-    driver.find_element(By.CSS_SELECTOR, selectors["submit"]).click()
+    submit.click()
 
 
 def _visible_error(driver: WebDriver, selector: str) -> str:

@@ -46,6 +46,7 @@ class LoginStatus:
     def begin(self, interactive: bool) -> None:
         self.state, self.interactive, self.attempts = "running", interactive, 0
         self.started_at, self.finished_at = time.time(), 0.0
+        self.screenshot = self.page_note = ""
 
     def end(self, error: str = "") -> None:
         self.state = "failed" if error else "succeeded"
@@ -183,6 +184,13 @@ class LoginManager:
         status.begin(interactive)
         log.info("login flow started for instance %s (%s)", inst.name, "interactive" if interactive else "automatic")
         try:
+            await self._record_attempts(inst, status, interactive)
+        finally:
+            if status.state == "running":  # cancelled at shutdown, or a bug: never report "running" forever
+                status.end("the login flow ended unexpectedly; see the proxy log")
+
+    async def _record_attempts(self, inst: Instance, status: LoginStatus, interactive: bool) -> None:
+        try:
             user = await self._attempts(inst, status, interactive)
         except (AttemptFailed, BrowserUnavailable) as failure:
             status.end(self.redactor.redact(_describe(failure)))
@@ -235,10 +243,13 @@ class LoginManager:
         self, inst: Instance, status: LoginStatus, browser: LoginBrowser, failure: AttemptFailed, which: str
     ) -> None:
         summary = f"instance {inst.name}, {which}: {_describe(failure)}"
-        png, note = await asyncio.to_thread(
-            save_failure, browser, inst.work_dir / "logs", summary, self.cfg.login.selectors, self.redactor.redact
-        )
-        status.screenshot, status.page_note = str(png or ""), str(note)
+        try:
+            png, note = await asyncio.to_thread(
+                save_failure, browser, inst.work_dir / "logs", summary, self.cfg.login.selectors, self.redactor.redact
+            )
+            status.screenshot, status.page_note = str(png or ""), str(note)
+        except OSError as exc:  # a full disk must not also cost us the login's own error
+            log.warning("could not save the login failure files of instance %s: %s", inst.name, exc)
         log.warning("login %s for instance %s failed: %s", which, inst.name, self.redactor.redact(_describe(failure)))
 
     async def _sweep(self) -> None:

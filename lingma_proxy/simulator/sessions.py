@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 RECENT_DELETIONS = 1000
@@ -12,6 +12,9 @@ class SessionStore:
     def __init__(self) -> None:
         self._turns: dict[str, list[dict[str, str]]] = {}
         self.deleted: deque[str] = deque(maxlen=RECENT_DELETIONS)
+        # Test-only: deleted sessions stay readable on /sim/sessions/<id>, so tests can inspect what a
+        # turn received even after the proxy cleaned the session up.
+        self._archive: OrderedDict[str, list[dict[str, str]]] = OrderedDict()
 
     def add_question(self, session_id: str, text: str, is_reply: bool) -> None:
         """`isReply: false` starts the history afresh; `isReply: true` continues it."""
@@ -30,11 +33,18 @@ class SessionStore:
         return [turn["text"] for turn in self._turns.get(session_id, []) if turn["role"] == "user"]
 
     def turns(self, session_id: str) -> list[dict[str, str]] | None:
-        turns = self._turns.get(session_id)
+        turns = self._turns.get(session_id, self._archive.get(session_id))
         return list(turns) if turns is not None else None
 
+    def is_deleted(self, session_id: str) -> bool:
+        return session_id not in self._turns and session_id in self._archive
+
     def delete(self, session_id: str) -> None:
-        self._turns.pop(session_id, None)
+        turns = self._turns.pop(session_id, None)
+        if turns is not None:
+            self._archive[session_id] = turns
+            if len(self._archive) > RECENT_DELETIONS:
+                self._archive.popitem(last=False)
         self.deleted.append(session_id)
 
     def turn_counts(self) -> dict[str, Any]:

@@ -35,4 +35,4 @@ class SessionTurnsHandler(_JsonHandler):
             self.set_status(404)
             self.write_json({"error": f"no session {session_id}"})
             return
-        self.write_json({"sessionId": session_id, "turns": turns})
+        self.write_json({"sessionId": session_id, "turns": turns, "deleted": self._sessions.is_deleted(session_id)})

@@ -196,10 +196,11 @@ class Pool:
     async def refresh_login(self, inst: Instance) -> None:
         assert inst.client is not None
         status = await inst.client.auth_status()
+        was = inst.state
         inst.logged_in = status.logged_in
         inst.user_name = status.name if status.logged_in else ""
         inst.state = "ready" if status.logged_in else "logged_out"
-        if not status.logged_in:
+        if inst.state == "logged_out" and was != "logged_out":
             log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
 
     def _lost(self, inst: Instance, generation: int, why: str) -> None:

@@ -45,7 +45,46 @@ def missing(param: str) -> ApiError:
 def require_body(body: Any) -> dict:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
+    replace_lone_surrogates(body)
     return body
+
+
+def replace_lone_surrogates(body: dict) -> None:
+    """Make every string and key in `body` encodable as UTF-8, in place.
+
+    JSON may escape a lone surrogate (`"\\ud83d"`): agents cut long tool outputs in the middle of
+    an emoji, and JSON.stringify escapes the half it keeps. Python reads it into a str that cannot
+    be encoded as UTF-8, so the upstream frame (or the reply echoing it) would fail with a 500.
+    Each lone surrogate becomes U+FFFD, as a UTF-8 decoder would read it. Iterative, because
+    the body can nest as deep as the JSON parser allows.
+    """
+    stack: list[dict | list] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict) and not all(_encodable(key) for key in node):
+            fixed = {_well_formed(key): value for key, value in node.items()}
+            node.clear()
+            node.update(fixed)
+        for key, value in list(node.items() if isinstance(node, dict) else enumerate(node)):
+            if isinstance(value, str):
+                if not _encodable(value):
+                    node[key] = _well_formed(value)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _well_formed(text: str) -> str:
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def as_object(value: Any, param: str) -> dict:
