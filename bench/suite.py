@@ -18,7 +18,7 @@ from workloads import (
 )
 
 from direct import DirectCaller
-from httpclient import Caller, HttpCaller, Run, closed_loop
+from httpclient import Caller, HttpCaller, closed_loop
 from lingma_proxy.upstream.client import LingmaClient
 from measure import PeakRss, open_fds, per_chunk_us, rss_mb, summarize
 from targets import API_KEY
@@ -101,7 +101,12 @@ async def run_workloads(callers: CallerFactories, plan: Plan, pid: int | None, l
     await warm_up(callers, plan)
     results: dict = {"process": process}
     for key, kind, count, concurrency in WORKLOADS:
-        run = await _measured(callers[kind], count(plan), concurrency, pid, process if key == "burst200" else None)
+        if key == "burst200" and pid is not None:
+            async with PeakRss(pid) as peak:
+                run = await closed_loop(callers[kind], count(plan), concurrency)
+            process["rss_peak_200_streams_mb"] = peak.peak_mb
+        else:
+            run = await closed_loop(callers[kind], count(plan), concurrency)
         results[key] = summarize(run)
         if key == "stream500":
             results[key]["per_chunk_us"] = per_chunk_us(run, STREAM_CHUNKS)
@@ -110,13 +115,3 @@ async def run_workloads(callers: CallerFactories, plan: Plan, pid: int | None, l
         await asyncio.sleep(SETTLE_SEC)
         process.update(rss_after_mb=rss_mb(pid), fds_after=open_fds(pid))
     return results
-
-
-async def _measured(factory: Callable[[], Caller], total: int, concurrency: int, pid: int | None,
-                    process: dict | None) -> Run:
-    if pid is None or process is None:
-        return await closed_loop(factory, total, concurrency)
-    async with PeakRss(pid) as peak:
-        run = await closed_loop(factory, total, concurrency)
-    process["rss_peak_200_streams_mb"] = peak.peak_mb
-    return run

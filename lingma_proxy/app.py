@@ -167,7 +167,7 @@ def log_auth_posture(cfg: Config) -> None:
     else:
         metrics = "the API keys" if auth.api_keys else "OPEN"
     log.info(
-        "auth posture:\n  /v1/*        %s (Bearer or x-api-key)\n  /internal/*  %s\n  /metrics     %s\n"
+        "auth posture:\n  /v1/*        %s (Authorization or x-api-key header)\n  /internal/*  %s\n  /metrics     %s\n"
         "  /healthz, /capabilities, /api/hello: public",
         keys,
         admin,

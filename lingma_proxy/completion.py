@@ -286,8 +286,13 @@ class _Turn:
             text, self.new_paragraph = "\n\n" + text, False
         self.output_parts.append(text)
         self.reply_text.append(text)
-        if self.prepared.conv.max_tokens is not None:
+        limit = self.prepared.conv.max_tokens
+        if limit is not None:
+            # Chunk edges split tokens, so per-chunk counts overstate the reply: at the limit, recount
+            # everything exactly (the gap shrinks each time, so recounts stay few).
             self.output_tokens_so_far += count_tokens(text)
+            if self.output_tokens_so_far >= limit:
+                self.output_tokens_so_far = count_tokens("".join(self.output_parts))
         return self._mark_first(TextDelta(text))
 
     def _mark_first(self, event: OutputEvent) -> OutputEvent:

@@ -62,11 +62,9 @@ def request_body(api: str, text: str, stream: bool = False, **extra: Any) -> dic
     return {**body, **extra}
 
 
-def api_headers(api: str, key: str | None = None) -> dict[str, str]:
-    headers = dict(ANTHROPIC_HEADERS) if api == "messages" else {}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
+def api_headers(api: str) -> dict[str, str]:
+    """What an SDK of that API sends besides the body (open auth: no key)."""
+    return dict(ANTHROPIC_HEADERS) if api == "messages" else {}
 
 
 def post(proxy: Proxy, api: str, text: str, stream: bool = False, timeout: float = 30, **extra: Any) -> httpx.Response:
@@ -183,6 +181,7 @@ def error_kind(api: str, error: dict) -> str | None:
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll `condition` until it returns something truthy (returned); fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -202,7 +201,13 @@ def wait_idle(proxy: Proxy, timeout: float = 15.0) -> dict:
     )
 
 
-def process_state(pid: int) -> str | None:
+def assert_no_traceback(proxy: Proxy, since: int = 0) -> None:
+    """No traceback in the log after offset `since` (so one failure does not fail every later case)."""
+    log_text = proxy.log_text()[since:]
+    assert "Traceback" not in log_text, log_text[max(0, log_text.index("Traceback") - 300) :][:4000]
+
+
+def _process_state(pid: int) -> str | None:
     """The /proc state letter of `pid` (Z for a zombie), or None when it is gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -211,7 +216,7 @@ def process_state(pid: int) -> str | None:
 
 
 def assert_no_zombies(proxy: Proxy) -> None:
-    states = {pid: process_state(pid) for pid in child_pids(proxy.process.pid)}
+    states = {pid: _process_state(pid) for pid in child_pids(proxy.process.pid)}
     assert "Z" not in states.values(), f"defunct children of the proxy: {states}"
 
 
@@ -219,14 +224,14 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> None:
     wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids), f"processes {pids} to exit", timeout)
 
 
-def scrape(proxy: Proxy, headers: dict | None = None) -> dict[tuple[str, frozenset], float]:
-    """Every sample of /metrics, parsed by prometheus-client's own parser, keyed by (name, labels)."""
-    response = httpx.get(f"{proxy.url}/metrics", headers=headers or {}, timeout=5)
+def scrape(proxy: Proxy) -> dict[tuple[str, frozenset], float]:
+    """Every sample of /metrics (open auth), parsed by prometheus-client's own parser, keyed by (name, labels)."""
+    response = httpx.get(f"{proxy.url}/metrics", timeout=5)
     assert response.status_code == 200, response.text
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
+        (point.name, frozenset(point.labels.items())): point.value
         for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
+        for point in family.samples
     }
 
 

@@ -17,6 +17,7 @@ import pytest
 from .ops_support import (
     APIS,
     assert_error_response,
+    assert_no_traceback,
     assert_no_zombies,
     body_text,
     error_kind,
@@ -73,9 +74,10 @@ def answer_text(api: str, response: httpx.Response, stream: bool) -> str:
 
 
 def assert_settled(proxy: Proxy) -> None:
-    """No slot held and no defunct child left behind."""
+    """No slot held, no defunct child left behind, no traceback logged."""
     wait_idle(proxy)
     assert_no_zombies(proxy)
+    assert_no_traceback(proxy)
 
 
 def assert_recovers(proxy: Proxy, api: str, stream: bool, restarts_before: int) -> None:

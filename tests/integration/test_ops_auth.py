@@ -33,6 +33,9 @@ ACCEPTED_BY = {
 }
 
 
+COUNT_TOKENS_BODY = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+
+
 def _route(method: str, path: str, guard: str, wire: str = "openai", body: dict | None = None) -> Any:
     return pytest.param(method, path, guard, wire, body, id=f"{method} {path}")
 
@@ -43,7 +46,7 @@ ROUTES = [
     _route("POST", "/v1/responses", "api", body=request_body("responses", "auth matrix")),
     _route("POST", "/responses", "api", body=request_body("responses", "auth matrix")),
     _route("POST", "/v1/messages", "api", "anthropic", request_body("messages", "auth matrix")),
-    _route("POST", "/v1/messages/count_tokens", "api", "anthropic", {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+    _route("POST", "/v1/messages/count_tokens", "api", "anthropic", COUNT_TOKENS_BODY),
     _route("GET", "/v1/capabilities", "api"),
     _route("GET", "/internal/stats", "admin"),
     _route("GET", "/internal/effective-config", "admin"),
@@ -140,7 +143,7 @@ def test_the_startup_log_states_the_auth_posture_in_one_block(proxies, name, int
     assert log_text.count("auth posture:") == 1, log_text
     block = log_text.split("auth posture:", 1)[1].split("\n")[1:5]
     assert block[0].split()[:4] == ["/v1/*", "1", "API", "key(s)"], block
-    assert "Bearer" in block[0] and "x-api-key" in block[0], block
+    assert "Authorization" in block[0] and "x-api-key" in block[0], block
     assert "***" not in "\n".join(block), "the redactor garbled the posture block"
     assert block[1].split(None, 1) == ["/internal/*", internal], block
     assert block[2].split(None, 1) == ["/metrics", metrics], block

@@ -38,6 +38,11 @@ FAMILIES = {
 CHAT = "/v1/chat/completions"
 
 
+def moved(before: dict, after: dict, name: str, **labels: str) -> float:
+    """How far one series moved between two scrapes."""
+    return sample(after, name, **labels) - sample(before, name, **labels)
+
+
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     yield from module_proxy(tmp_path_factory, "ops_metrics", scenario_config("ops_slow"))
@@ -56,17 +61,14 @@ def test_requests_tokens_and_latency_move_with_each_completion(proxy):
     before = scrape(proxy)
     bodies = [post(proxy, "chat", f"metrics request {i}").json() for i in range(n)]
     after = scrape(proxy)
-
-    def moved(name: str, **labels: str) -> float:
-        return sample(after, name, **labels) - sample(before, name, **labels)
-
-    assert moved("lingma_proxy_requests_total", route=CHAT, protocol="openai_chat", status="200") == n
-    assert moved("lingma_proxy_prompt_tokens_total") == sum(b["usage"]["prompt_tokens"] for b in bodies)
-    assert moved("lingma_proxy_completion_tokens_total") == sum(b["usage"]["completion_tokens"] for b in bodies)
-    assert moved("lingma_proxy_upstream_prompt_tokens_total") > 0
-    assert moved("lingma_proxy_first_token_seconds_count", protocol="openai_chat") == n
-    assert moved("lingma_proxy_completion_seconds_count", protocol="openai_chat") == n
-    assert moved("lingma_proxy_completion_seconds_bucket", protocol="openai_chat", le="+Inf") == n
+    assert moved(before, after, "lingma_proxy_requests_total", route=CHAT, protocol="openai_chat", status="200") == n
+    assert moved(before, after, "lingma_proxy_prompt_tokens_total") == sum(b["usage"]["prompt_tokens"] for b in bodies)
+    completion_tokens = sum(b["usage"]["completion_tokens"] for b in bodies)
+    assert moved(before, after, "lingma_proxy_completion_tokens_total") == completion_tokens
+    assert moved(before, after, "lingma_proxy_upstream_prompt_tokens_total") > 0
+    assert moved(before, after, "lingma_proxy_first_token_seconds_count", protocol="openai_chat") == n
+    assert moved(before, after, "lingma_proxy_completion_seconds_count", protocol="openai_chat") == n
+    assert moved(before, after, "lingma_proxy_completion_seconds_bucket", protocol="openai_chat", le="+Inf") == n
     assert sample(after, "lingma_proxy_in_flight") == 0
 
 
@@ -81,10 +83,8 @@ def test_each_api_is_labelled_with_its_route_and_protocol(proxy, api, route, pro
     assert_error_response(api, rejected, 400)
     after = scrape(proxy)
     for status in ("200", "400"):
-        labels = {"route": route, "protocol": protocol, "status": status}
-        assert sample(after, "lingma_proxy_requests_total", **labels) == sample(before, "lingma_proxy_requests_total", **labels) + 1
-    first_token = "lingma_proxy_first_token_seconds_count"
-    assert sample(after, first_token, protocol=protocol) == sample(before, first_token, protocol=protocol) + 1
+        assert moved(before, after, "lingma_proxy_requests_total", route=route, protocol=protocol, status=status) == 1
+    assert moved(before, after, "lingma_proxy_first_token_seconds_count", protocol=protocol) == 1
 
 
 def test_unknown_routes_share_one_label(proxy):
@@ -92,8 +92,7 @@ def test_unknown_routes_share_one_label(proxy):
     for path in ("/v1/nope", "/random/a", "/random/b"):
         assert httpx.get(f"{proxy.url}{path}", timeout=5).status_code == 404
     after = scrape(proxy)
-    labels = {"route": "unmatched", "protocol": "ops", "status": "404"}
-    assert sample(after, "lingma_proxy_requests_total", **labels) - sample(before, "lingma_proxy_requests_total", **labels) == 3
+    assert moved(before, after, "lingma_proxy_requests_total", route="unmatched", protocol="ops", status="404") == 3
     assert not any(dict(key[1]).get("route", "").startswith("/random") for key in after)
 
 
@@ -104,7 +103,7 @@ def test_a_continued_conversation_is_a_session_cache_hit(proxy):
     second = first + [{"role": "assistant", "content": reply}, {"role": "user", "content": "metrics session turn two"}]
     assert post(proxy, "chat", "", messages=second).status_code == 200
     after = scrape(proxy)
-    assert sample(after, "lingma_proxy_session_cache_hits_total") == sample(before, "lingma_proxy_session_cache_hits_total") + 1
+    assert moved(before, after, "lingma_proxy_session_cache_hits_total") == 1
     assert sample(after, "lingma_proxy_session_cache_entries") >= 1
     for name in ("misses", "evictions"):
         assert (f"lingma_proxy_session_cache_{name}_total", frozenset()) in after
@@ -112,7 +111,9 @@ def test_a_continued_conversation_is_a_session_cache_hit(proxy):
 
 def test_the_instance_gauges_show_one_ready_instance(proxy):
     metrics = scrape(proxy)
-    states = {dict(labels)["state"]: value for (name, labels), value in metrics.items() if name == "lingma_proxy_instance_state"}
+    states = {
+        dict(labels)["state"]: value for (name, labels), value in metrics.items() if name == "lingma_proxy_instance_state"
+    }
     assert states["ready"] == 1
     assert sum(states.values()) == 1
     assert sample(metrics, "lingma_proxy_instance_restarts_total", instance="default-0") == 0
@@ -124,6 +125,5 @@ def test_an_rpc_error_is_counted_by_method(proxy):
     failed = post(proxy, "chat", "RPC-FAIL please")
     assert_error_response("chat", failed, 502)
     after = scrape(proxy)
-    errors = "lingma_proxy_upstream_rpc_errors_total"
-    assert sample(after, errors, method="chat/ask") == sample(before, errors, method="chat/ask") + 1
+    assert moved(before, after, "lingma_proxy_upstream_rpc_errors_total", method="chat/ask") == 1
     assert sample(after, "lingma_proxy_requests_total", route=CHAT, protocol="openai_chat", status="502") >= 1

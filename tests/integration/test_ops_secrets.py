@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 
-from .ops_support import ANTHROPIC_HEADERS, module_proxy, request_body, scenario_config, wait_for
+from .ops_support import ANTHROPIC_HEADERS, module_proxy, request_body, scenario_config, wait_for, wait_idle
 from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
@@ -45,14 +44,18 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     yield from module_proxy(tmp_path_factory, "ops_secrets", config, env={PASSWORD_ENV: ACCOUNT_PASSWORD})
 
 
-def call(proxy: Proxy, method: str, path: str, headers: dict, body: dict | None = None, request_id: str = "") -> httpx.Response:
-    headers = {**headers, **({"x-request-id": request_id} if request_id else {})}
+def call(proxy: Proxy, name: str, method: str, path: str, headers: dict, body: dict | None) -> httpx.Response:
+    """One request of the session, with the request id `ops-secrets-<name>`."""
+    headers = {**headers, "x-request-id": f"ops-secrets-{name}"}
     return httpx.request(method, f"{proxy.url}{path}", json=body, headers=headers, timeout=30)
 
 
 def run_session(proxy: Proxy) -> dict[str, httpx.Response]:
     """Every kind of request a day brings: completions on each API, bad ones, wrong keys, admin reads."""
     anthropic_user = {"x-api-key": API_KEY, **ANTHROPIC_HEADERS}
+    count_body = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+    wrong_bearer = {"Authorization": f"Bearer {WRONG_KEYS[0]}"}
+    wrong_x_api_key = {"x-api-key": WRONG_KEYS[1], **ANTHROPIC_HEADERS}
     plan = {
         "chat": ("POST", "/v1/chat/completions", USER, request_body("chat", "secrets session chat")),
         "chat-stream": ("POST", "/v1/chat/completions", USER, request_body("chat", "secrets session stream", True)),
@@ -60,16 +63,16 @@ def run_session(proxy: Proxy) -> dict[str, httpx.Response]:
         "messages-stream": ("POST", "/v1/messages", anthropic_user, request_body("messages", "secrets stream", True)),
         "responses": ("POST", "/v1/responses", USER, request_body("responses", "secrets session responses")),
         "responses-stream": ("POST", "/v1/responses", USER, request_body("responses", "secrets stream", True)),
-        "count-tokens": ("POST", "/v1/messages/count_tokens", anthropic_user, {"model": "auto", "messages": [{"role": "user", "content": "x"}]}),
+        "count-tokens": ("POST", "/v1/messages/count_tokens", anthropic_user, count_body),
         "models": ("GET", "/v1/models", USER, None),
         "capabilities": ("GET", "/v1/capabilities", USER, None),
-        "error-wrong-key": ("POST", "/v1/chat/completions", {"Authorization": f"Bearer {WRONG_KEYS[0]}"}, request_body("chat", "x")),
-        "error-wrong-x-api-key": ("POST", "/v1/messages", {"x-api-key": WRONG_KEYS[1], **ANTHROPIC_HEADERS}, request_body("messages", "x")),
+        "error-wrong-key": ("POST", "/v1/chat/completions", wrong_bearer, request_body("chat", "x")),
+        "error-wrong-x-api-key": ("POST", "/v1/messages", wrong_x_api_key, request_body("messages", "x")),
         "error-user-key-on-internal": ("GET", "/internal/stats", USER, None),
         "error-admin-token-on-v1": ("GET", "/v1/models", ADMIN, None),
         "error-bad-request": ("POST", "/v1/chat/completions", USER, {"model": "auto", "messages": "not a list"}),
         "error-upstream": ("POST", "/v1/chat/completions", USER, request_body("chat", "RPC-FAIL now")),
-        "error-upstream-quoting-credentials": ("POST", "/v1/messages", anthropic_user, request_body("messages", "LEAKY-RPC")),
+        "error-upstream-quotes-credentials": ("POST", "/v1/messages", anthropic_user, request_body("messages", "LEAKY-RPC")),
         "error-not-found": ("GET", "/v1/nope", USER, None),
         "internal-stats": ("GET", "/internal/stats", ADMIN, None),
         "internal-effective-config": ("GET", "/internal/effective-config", ADMIN, None),
@@ -77,7 +80,7 @@ def run_session(proxy: Proxy) -> dict[str, httpx.Response]:
         "metrics": ("GET", "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"}, None),
         "healthz": ("GET", "/healthz", {}, None),
     }
-    return {name: call(proxy, method, path, headers, body, f"ops-secrets-{name}") for name, (method, path, headers, body) in plan.items()}
+    return {name: call(proxy, name, *request) for name, request in plan.items()}
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +105,7 @@ def test_the_session_went_as_expected(session):
     expected.update({
         "error-wrong-key": 401, "error-wrong-x-api-key": 401, "error-user-key-on-internal": 401,
         "error-admin-token-on-v1": 401, "error-bad-request": 400, "error-upstream": 502, "error-not-found": 404,
-        "error-upstream-quoting-credentials": 502,
+        "error-upstream-quotes-credentials": 502,
     })  # fmt: skip
     assert statuses == expected
 
@@ -171,9 +174,10 @@ def test_each_request_has_exactly_one_access_line_with_its_request_id(proxy, ses
         assert response.headers["x-request-id"] == request_id
         access = [r for r in records if r["request_id"] == request_id and r["msg"].startswith("access ")]
         assert len(access) == 1, (name, access)
-        method, path, status = access[0]["msg"].split()[1:4]
+        method, path, status, took = access[0]["msg"].split()[1:5]
         assert (method, int(status)) == (response.request.method, response.status_code)
         assert path == response.request.url.path
+        assert took.endswith("ms") and float(took[:-2]) >= 0
     served = [r["msg"] for r in records if r["request_id"] == "ops-secrets-chat" and r["msg"].startswith("access ")]
     assert served[0].endswith("instance=acct-0"), served
 
@@ -183,3 +187,20 @@ def test_what_a_request_logs_carries_its_request_id(proxy, session):
     records = log_records(proxy)
     mine = [r for r in records if r["request_id"] == "ops-secrets-error-upstream"]
     assert len(mine) >= 2, mine  # at least the failure and the access line
+
+
+def test_a_stream_its_client_abandoned_still_gets_exactly_one_access_line(proxy, session):
+    request_id = "ops-secrets-abandoned-stream"
+    headers = {**USER, "x-request-id": request_id}
+    body = request_body("chat", "DISCONNECT-ME from the JSON log test", stream=True)
+    with httpx.Client(timeout=10) as client:
+        with client.stream("POST", f"{proxy.url}/v1/chat/completions", json=body, headers=headers) as response:
+            assert response.status_code == 200
+            next(response.iter_text())
+    wait_idle(proxy)
+
+    def access_lines() -> list[dict]:
+        return [r for r in log_records(proxy) if r["request_id"] == request_id and r["msg"].startswith("access ")]
+
+    wait_for(access_lines, "the access line of the abandoned stream")
+    assert len(access_lines()) == 1

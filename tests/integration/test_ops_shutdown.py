@@ -10,7 +10,18 @@ import uuid
 import httpx
 import pytest
 
-from .ops_support import APIS, PATHS, api_headers, parse_sse, request_body, scenario_config, stream_error, stream_text, wait_for, wait_gone
+from .ops_support import (
+    APIS,
+    PATHS,
+    api_headers,
+    parse_sse,
+    request_body,
+    scenario_config,
+    stream_error,
+    stream_text,
+    wait_for,
+    wait_gone,
+)
 from .proxy_harness import Proxy, child_pids
 
 pytestmark = pytest.mark.timeout(60)
