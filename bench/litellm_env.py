@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from targets import API_KEY, BENCH, Target, free_port, terminate, wait_for_http
 
 VENV = BENCH / ".venv-litellm"

@@ -21,13 +21,13 @@ from collections import Counter
 from pathlib import Path
 
 import workloads  # noqa: F401  (puts the repo on sys.path)
-
 from httpclient import HttpConnection, Run, Sample, timed_loop
 from measure import PeakRss, open_fds, percentile, rss_mb
 from suite import PROMPTS
 from targets import API_KEY, start_lingma_proxy
-from tests.integration.proxy_harness import Proxy, child_pids
 from workloads import BURST_CHUNKS, chat_body
+
+from tests.integration.proxy_harness import Proxy, child_pids
 
 DRAIN_TIMEOUT_SEC = 15.0
 SETTLE_SEC = 1.0

@@ -17,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import workloads  # noqa: F401  (puts the repo on sys.path for the imports below)
 import ujson
-
+import workloads  # noqa: F401  (puts the repo on sys.path for the imports below)
 from direct import direct_upstream
 from litellm_env import LITELLM_SPEC, ensure_installed, start_litellm
 from report import checks, load_note, machine_line, table

@@ -20,15 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import workloads  # noqa: F401  (puts the repo on sys.path)
-
 import httpx
 import ujson
+import workloads  # noqa: F401  (puts the repo on sys.path)
 import yaml
-
 from targets import API_KEY, start_lingma_proxy
-from tests.integration.proxy_harness import Proxy
 from workloads import REPO
+
+from tests.integration.proxy_harness import Proxy
 
 BASE_FIXTURE = REPO / "tests" / "fixtures" / "clients" / "qwen-code-turn1.json"
 TURNS = 10

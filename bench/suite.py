@@ -6,6 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Callable
 
+from direct import DirectCaller
+from httpclient import Caller, HttpCaller, closed_loop
+from measure import PeakRss, open_fds, per_chunk_us, rss_mb, summarize
+from targets import API_KEY
 from workloads import (
     BURST_MARKER,
     SMALL_MARKER,
@@ -17,11 +21,7 @@ from workloads import (
     chat_body,
 )
 
-from direct import DirectCaller
-from httpclient import Caller, HttpCaller, closed_loop
 from lingma_proxy.upstream.client import LingmaClient
-from measure import PeakRss, open_fds, per_chunk_us, rss_mb, summarize
-from targets import API_KEY
 
 BURST_STREAMS = 200
 SETTLE_SEC = 1.0  # after the last workload, before the "after" RSS and fd readings

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
-
 from workloads import write_scenario
 
 from tests.integration.proxy_harness import Proxy, deep_merge, free_port, start_proxy

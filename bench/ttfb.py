@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import workloads  # noqa: F401  (puts the repo on sys.path)
-
 from direct import DirectCaller, direct_upstream
 from httpclient import Caller, HttpCaller
 from measure import percentile

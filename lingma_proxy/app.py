@@ -224,6 +224,7 @@ async def serve(cfg: Config) -> int:
         await asyncio.sleep(0.05)
     pool_start.cancel()
     await services.login.stop()  # before the pool: a login flow closes its browser on the way out
+    await services.completions.native.close()
     await services.pool.stop()
     await server.close_all_connections()
     log.info("stopped")

@@ -19,13 +19,14 @@ from .errors import ApiError, bad_request
 from .events import Finish, Latency, NativeToolCall, OutputEvent, TextDelta, ThinkDelta, ToolCall, UpstreamFinish, Usage
 from .metrics import Metrics
 from .models import ModelRegistry
+from .native_tools import ParkedChat, ParkedChats, Resumption, as_client_call, decline, may_forward
 from .prompt import render_prompt, render_turn
 from .sessions import ReusePlan, SessionCache, SessionEntry
 from .stop_sequences import StopSequenceMatcher
 from .tokens import count_tokens
 from .tools.parser import ActionBlockParser
 from .tools.repair import fallback_text, needs_repair, repair_prompt
-from .upstream.client import ChatRequest
+from .upstream.client import ChatRequest, ChatStream
 from .upstream.pool import Lease, Pool
 from .upstream.think import ThinkSplitter
 from .wire.conversation import Conversation
@@ -57,6 +58,7 @@ class CompletionService:
         self.models = models
         self.sessions = sessions
         self.metrics = metrics
+        self.native = ParkedChats(timeout=cfg.lingma.rpc_timeout)
 
     async def prepare(self, conv: Conversation, started: float, api_key_id: str = "") -> Prepared:
         """Checks that need no upstream slot: model, images, tools; then the prompt and its token count."""
@@ -75,6 +77,23 @@ class CompletionService:
 
     async def run(self, prepared: Prepared) -> AsyncIterator[OutputEvent | Finish]:
         """Take a slot, stream the answer, always release the slot and stop the upstream if abandoned."""
+        resumption = self.native.claim(prepared.conv)
+        if resumption is not None:
+            parked = resumption.parked
+            lease = parked.lease
+            turn = _Turn(self, prepared, lease, ReusePlan(None, 0), session_id=parked.session_id)
+            events = turn.resume(resumption)
+        else:
+            lease, plan = await self._acquire(prepared)
+            turn = _Turn(self, prepared, lease, plan)
+            events = turn.events()
+        try:
+            async for event in events:
+                yield event
+        finally:
+            self._settle(turn, lease)
+
+    async def _acquire(self, prepared: Prepared) -> tuple[Lease, ReusePlan]:
         conv = prepared.conv
         plan = self.sessions.plan(prepared.api_key_id, prepared.model, conv)
         try:
@@ -83,18 +102,19 @@ class CompletionService:
             if plan.entry:
                 self.sessions.abandon(plan.entry)
             raise
-        turn: _Turn | None = None
-        try:
-            if plan.entry and (lease.instance.name, lease.generation) != (plan.entry.instance, plan.entry.generation):
-                self.sessions.abandon(plan.entry)  # its instance is busy or was restarted: resend everything
-                plan = ReusePlan(None, 0)
-            turn = _Turn(self, prepared, lease, plan)
-            async for event in turn.events():
-                yield event
-        finally:
-            if turn is not None and not turn.stored:
-                self.sessions.discard(SessionEntry(lease.instance.name, lease.generation, turn.session_id))
-            lease.release()
+        if plan.entry and (lease.instance.name, lease.generation) != (plan.entry.instance, plan.entry.generation):
+            self.sessions.abandon(plan.entry)  # its instance is busy or was restarted: resend everything
+            plan = ReusePlan(None, 0)
+        return lease, plan
+
+    def _settle(self, turn: _Turn, lease: Lease) -> None:
+        if turn.parked_call is not None and turn.stream is not None:
+            # A native tool call went to the client: the upstream chat waits, slot and all, for its result.
+            self.native.park(ParkedChat(turn.parked_call, turn.stream, lease, turn.session_id))
+            return
+        if not turn.stored:
+            self.sessions.discard(SessionEntry(lease.instance.name, lease.generation, turn.session_id))
+        lease.release()
 
 
 def affinity_key(conv: Conversation) -> str:
@@ -109,13 +129,17 @@ def affinity_key(conv: Conversation) -> str:
 class _Turn:
     """The state of one completion: parsers, budget, timing."""
 
-    def __init__(self, service: CompletionService, prepared: Prepared, lease: Lease, plan: ReusePlan) -> None:
+    def __init__(
+        self, service: CompletionService, prepared: Prepared, lease: Lease, plan: ReusePlan, session_id: str = ""
+    ) -> None:
         conv = prepared.conv
         self.service = service
         self.prepared = prepared
         self.lease = lease
         self.plan = plan
-        self.session_id = plan.entry.session_id if plan.entry else str(uuid.uuid4())
+        self.session_id = session_id or (plan.entry.session_id if plan.entry else str(uuid.uuid4()))
+        self.stream: ChatStream | None = None
+        self.parked_call: NativeToolCall | None = None  # a native call handed to the client
         self.repaired = False
         self.stored = False  # the upstream session was kept for reuse; otherwise it is deleted
         self.think = ThinkSplitter()
@@ -140,7 +164,7 @@ class _Turn:
             question, is_reply = self.prepared.prompt, False
         async for event in self._stream(question, is_reply):
             yield event
-        if self._forced_call_missing():
+        if self.parked_call is None and self._forced_call_missing():
             log.info("forced tool call missing or invalid; sending one repair prompt")
             self.service.metrics.tool_repairs.inc()
             assert self.tools is not None
@@ -152,12 +176,31 @@ class _Turn:
                 yield self._explain_rejections()
         elif self.tools is not None and self.tools.rejected and not self.emitted_calls and not self._said_anything():
             yield self._explain_rejections()  # a lone rejected block would otherwise be an empty answer
-        for call in self.held_calls:
-            yield call
+        for event in self._conclude():
+            yield event
+
+    async def resume(self, resumption: Resumption) -> AsyncIterator[OutputEvent | Finish]:
+        """Continue a parked upstream chat: hand Lingma the client's tool result, stream the rest."""
+        call = resumption.parked.call
+        await self.lease.client.tool_invoke_result(
+            call.tool_call_id,
+            call.name,
+            success=not resumption.is_error,
+            result=resumption.result,
+            error_message=resumption.result if resumption.is_error else "",
+        )
+        async for event in self._consume(resumption.parked.stream):
+            yield event
+        for event in self._conclude():
+            yield event
+
+    def _conclude(self) -> list[OutputEvent | Finish]:
+        out: list[OutputEvent | Finish] = list(self.held_calls)
         if self.emitted_calls:
             self.finish_reason = "tool_calls"
         self._remember_session()
-        yield self._finish()
+        out.append(self._finish())
+        return out
 
     def _forced_call_missing(self) -> bool:
         if not self.forced or self.finish_reason == "length" or self.stops.matched is not None:
@@ -183,7 +226,7 @@ class _Turn:
 
     def _remember_session(self) -> None:
         """Only a clean turn is reusable: a cut-short or repaired one differs from what the client holds."""
-        if self.finish_reason not in ("stop", "tool_calls") or self.repaired:
+        if self.finish_reason not in ("stop", "tool_calls") or self.repaired or self.parked_call is not None:
             return
         calls = self.emitted_calls
         entry = SessionEntry(self.lease.instance.name, self.lease.generation, self.session_id)
@@ -206,34 +249,53 @@ class _Turn:
         metrics.upstream_prompt_tokens.inc(
             self.prepared.input_tokens if question is self.prepared.prompt else count_tokens(question)
         )
-        stream = self.lease.client.chat(request)
+        async for event in self._consume(self.lease.client.chat(request)):
+            yield event
+
+    async def _consume(self, stream: ChatStream) -> AsyncIterator[OutputEvent]:
+        self.stream = stream
         finished = False
         try:
             async for upstream_event in stream:
                 if isinstance(upstream_event, UpstreamFinish):
                     finished = True
                     break
+                if isinstance(upstream_event, NativeToolCall):
+                    if await self._hand_over(upstream_event):
+                        break
+                    continue
                 for event in self._transform(upstream_event):
                     yield event
                 if self._budget_exhausted():
                     break
             for event in self._drain():
                 yield event
+            if self.parked_call is not None:
+                yield self._mark_first(self.emitted_calls[-1])
         except ApiError as err:
             if err.code in _RECYCLE_CODES or err.kind == "timeout":
                 self.service.pool.recycle(self.lease.instance, err.message)
             raise
         finally:
-            if not finished:
-                await _stop_quietly(stream)
-            await stream.aclose()
+            if self.parked_call is None:
+                if not finished:
+                    await _stop_quietly(stream)
+                await stream.aclose()
+
+    async def _hand_over(self, native: NativeToolCall) -> bool:
+        """True when the native call goes to the client (the chat is parked); otherwise it is declined."""
+        if not may_forward(self.service.cfg.tools, native, self.prepared.conv.tool_choice):
+            await decline(self.lease, native, f"native tool {native.name} is not enabled on this proxy")
+            return False
+        call = as_client_call(native)
+        self.parked_call = native
+        self.emitted_calls.append(call)
+        self.output_parts.append(call.name + call.arguments)
+        return True
 
     def _transform(self, event) -> list[OutputEvent]:
         if isinstance(event, ThinkDelta):
             return [self._mark_first(event)]
-        if isinstance(event, NativeToolCall):
-            log.info("native tool %s not forwarded (tools.forward_native is off)", event.name)
-            return []
         out: list[OutputEvent] = []
         for piece in self.think.feed(event.text):
             out.extend(self._after_think(piece))

@@ -23,15 +23,22 @@ _SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization"
 _IMAGE_KEYS = {"data", "image_url", "url", "source"}
 
 
-def _scrub(value: Any, key: str, redactor: Redactor) -> Any:
+_MAX_DEPTH = 32
+
+
+def _scrub(value: Any, key: str, redactor: Redactor, depth: int = 0) -> Any:
+    if isinstance(value, (dict, list)) and depth >= _MAX_DEPTH:
+        return f"[nested deeper than {_MAX_DEPTH} levels]"
     if isinstance(value, dict):
-        return {k: MASK if is_secret_key(k) else _scrub(v, k, redactor) for k, v in value.items()}
+        return {k: MASK if is_secret_key(k) else _scrub(v, k, redactor, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(item, key, redactor) for item in value]
+        return [_scrub(item, key, redactor, depth + 1) for item in value]
     if isinstance(value, str):
         if value.startswith("data:") or (key in _IMAGE_KEYS and len(value) > 256 and " " not in value[:256]):
             return _IMAGE_PLACEHOLDER
-        text = redactor.redact(value[: MAX_STRING_CHARS + 1])
+        # A lone surrogate cannot be written out as UTF-8 later; replace it now.
+        head = value[: MAX_STRING_CHARS + 1].encode("utf-8", "replace").decode("utf-8")
+        text = redactor.redact(head)
         if len(value) > MAX_STRING_CHARS:
             return f"{text[:MAX_STRING_CHARS]}…[truncated, {len(value)} chars]"
         return text

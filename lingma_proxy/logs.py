@@ -77,7 +77,7 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return ujson.dumps(entry, ensure_ascii=False, default=str)
+        return ujson.dumps(entry, ensure_ascii=False, escape_forward_slashes=False, default=str)
 
 
 class _StderrHandler(logging.StreamHandler):

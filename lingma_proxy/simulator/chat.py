@@ -179,6 +179,8 @@ class ChatEngine:
             if index + 1 == FAULT_DELTAS and plan.fault in ("crash_mid_stream", "finish_error"):
                 break
         if plan.fault == "crash_mid_stream":
+            # Let the chunks already written reach the client first, as a real crash after them would.
+            await asyncio.sleep(0.05)
             self._crash()
         if plan.fault == "finish_error":
             await sink.finish(plan.fault_message, plan.status_code, chat.streamed)

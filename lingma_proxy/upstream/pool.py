@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -19,6 +20,7 @@ from .process import LingmaProcess, free_port
 log = logging.getLogger("lingma_proxy.pool")
 
 _MAX_BACKOFF_SEC = 30.0
+_STABLE_SEC = 60.0  # an instance up this long has recovered: its restart backoff starts over
 _AFFINITY_ENTRIES = 10_000
 _LOGIN_HINT = "run `python lingma_proxy.py login`, or set lingma.attach: auto to use a Lingma an IDE already runs"
 
@@ -51,6 +53,8 @@ class Instance:
         self.socket_port = 0
         self.http_port = 0
         self.generation = 0  # bumped on every (re)start; session-cache entries remember it
+        self.ready_since = 0.0
+        self.failures_in_a_row = 0
         self._past_rpc_errors: Counter[str] = Counter()  # from connections of earlier generations
 
     @property
@@ -200,12 +204,14 @@ class Pool:
         inst.logged_in = status.logged_in
         inst.user_name = status.name if status.logged_in else ""
         inst.state = "ready" if status.logged_in else "logged_out"
+        if was not in ("ready", "logged_out"):
+            inst.ready_since = time.monotonic()
         if inst.state == "logged_out" and was != "logged_out":
             log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
 
     def _lost(self, inst: Instance, generation: int, why: str) -> None:
         """The child died or its socket closed: restart unless this is an old generation or shutdown."""
-        if self._closing or generation != inst.generation or inst.state in ("stopped", "starting"):
+        if self._closing or generation != inst.generation or inst.state in ("stopped", "starting", "failed"):
             return
         log.error("instance %s lost: %s", inst.name, why)
         inst.state = "failed"
@@ -223,10 +229,13 @@ class Pool:
         running = self._restart_tasks.get(inst.name)
         if running and not running.done():
             return
-        self._restart_tasks[inst.name] = asyncio.create_task(self._restart(inst))
+        # A fresh context: the restart must not carry the request id of whatever request noticed the failure.
+        self._restart_tasks[inst.name] = asyncio.create_task(self._restart(inst), context=contextvars.Context())
 
     async def _restart(self, inst: Instance) -> None:
-        delay = min(_MAX_BACKOFF_SEC, 0.5 * (2 ** min(inst.restarts, 6)))
+        stable = inst.ready_since and time.monotonic() - inst.ready_since > _STABLE_SEC
+        inst.failures_in_a_row = 1 if stable else inst.failures_in_a_row + 1
+        delay = min(_MAX_BACKOFF_SEC, 0.5 * 2 ** min(inst.failures_in_a_row - 1, 6))
         await self._stop_instance(inst)
         inst.state = "failed"
         await asyncio.sleep(delay)

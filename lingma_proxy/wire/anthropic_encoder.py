@@ -4,6 +4,10 @@ Every block is closed by `content_block_stop` before the next one opens: Claude 
 tool_use block without its stop as fatal. Reasoning is sent as thinking blocks only when the
 request asked for it (`conv.thinking`); each ends with an opaque signature, which clients store and
 send back, and which the decoder drops again.
+
+The vendor spec requires fields the SDKs never check (`stop_details`, `container`, the usage
+breakdowns, a tool_use `caller`); they carry honest values: null for what Lingma cannot report,
+a direct caller because every tool call here is the client's own tool.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from .encoder import Encoder, argument_fragments
 from .errors import anthropic_error_body
 from .ids import anthropic_tool_id, new_id
 from .sse import sse_event
+
+# Usage fields of the Message object that message_delta's usage does not have (Lingma reports none).
+_MESSAGE_ONLY_USAGE = {"cache_creation": None, "inference_geo": None, "service_tier": None}
 
 _STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "stop_sequence": "stop_sequence"}
 
@@ -50,7 +57,9 @@ class AnthropicEncoder(Encoder):
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": stop_sequence,
-            "usage": _usage_body(usage),
+            "stop_details": None,
+            "container": None,
+            "usage": _usage_body(usage) | _MESSAGE_ONLY_USAGE,
         }
 
     def _start_frames(self) -> list[str]:
@@ -72,7 +81,7 @@ class AnthropicEncoder(Encoder):
     def _on_tool_call(self, call: ToolCall) -> list[str]:
         frames = self._close_block()
         index = len(self._blocks)
-        block = {"type": "tool_use", "id": anthropic_tool_id(call.id), "name": call.name}
+        block = {"type": "tool_use", "id": anthropic_tool_id(call.id), "name": call.name, "caller": {"type": "direct"}}
         frames.append(_block_event("content_block_start", index, content_block=block | {"input": {}}))
         for piece in argument_fragments(call.arguments):
             frames.append(self._delta(index, {"type": "input_json_delta", "partial_json": piece}))
@@ -117,7 +126,12 @@ class AnthropicEncoder(Encoder):
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                    "delta": {
+                        "stop_reason": stop_reason,
+                        "stop_sequence": stop_sequence,
+                        "stop_details": None,
+                        "container": None,
+                    },
                     "usage": _usage_body(usage),
                 },
             )
@@ -139,9 +153,12 @@ def _thinking_block(thinking: str, signature: str) -> dict:
 
 
 def _usage_body(usage: Usage) -> dict:
+    """Usage as message_delta carries it; the Message object adds _MESSAGE_ONLY_USAGE."""
     return {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
+        "output_tokens_details": None,
+        "server_tool_use": None,
     }

@@ -63,9 +63,16 @@ def anthropic_error_type(err: ApiError) -> str:
     return _ANTHROPIC_TYPE[err.kind]
 
 
-def anthropic_error_body(err: ApiError) -> dict:
-    """`{"type": "error", "error": {type, message}}`, as a response body and as `event: error` data."""
-    return {"type": "error", "error": {"type": anthropic_error_type(err), "message": err.message}}
+def anthropic_error_body(err: ApiError, request_id: str | None = None) -> dict:
+    """`{"type": "error", "error": {type, message}}`, as a response body and as `event: error` data.
+
+    An HTTP error body also names the request (`request_id`, required by Anthropic's spec and sent
+    by its API), so that a user can find it in the proxy log.
+    """
+    body: dict = {"type": "error", "error": {"type": anthropic_error_type(err), "message": err.message}}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 def responses_failed_error(err: ApiError) -> dict:

@@ -2,7 +2,8 @@
 
 ThinkDelta goes out as `reasoning_content`, the field OpenAI-compatible servers use for reasoning.
 The final chunk, the usage chunk and the non-stream body carry the extras `served_by` and
-`latency` (product.md §4).
+`latency` (product.md §4). `system_fingerprint` is left out: the spec types it as a string when
+present, and Lingma reports no backend fingerprint to put there.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ class ChatCompletionsEncoder(Encoder):
             "object": object_type,
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": None,
             "choices": choices,
         }
 
@@ -92,7 +92,12 @@ class ChatCompletionsEncoder(Encoder):
 
     def _message(self) -> dict:
         text = "".join(self._text)
-        message: dict = {"role": "assistant", "content": text if text or not self.tool_calls else None, "refusal": None}
+        message: dict = {
+            "role": "assistant",
+            "content": text if text or not self.tool_calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
         if self.tool_calls:
             message["tool_calls"] = [
                 {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
