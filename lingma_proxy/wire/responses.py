@@ -44,6 +44,8 @@ from .fields import (
 )
 
 FILE_PLACEHOLDER = "[file omitted]"
+# OpenAI rejects a smaller budget, and the Open Responses spec sets the same minimum.
+MIN_OUTPUT_TOKENS = 16
 
 
 class ResponseStore:
@@ -83,6 +85,20 @@ class ResponsesOptions:
     text: dict = field(default_factory=lambda: {"format": {"type": "text"}})
     metadata: dict = field(default_factory=dict)
     ignored_tool_types: list[str] = field(default_factory=list)
+    # Request settings the Response object reports back; Lingma has no sampling controls, so these
+    # say what the client asked for (or the API's default), not how Lingma sampled.
+    echo: dict = field(default_factory=lambda: dict(ECHO_DEFAULTS))
+
+
+ECHO_DEFAULTS: dict = {
+    "top_p": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
+    "max_tool_calls": None,
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+}
 
 
 def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversation, ResponsesOptions]:
@@ -115,6 +131,7 @@ def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversat
         reasoning=opt_object(body, "reasoning", "") or None,
         metadata=opt_object(body, "metadata", ""),
         ignored_tool_types=ignored_tool_types,
+        echo=_decode_echo(body),
     )
     if text_config:
         options.text = text_config
@@ -125,12 +142,26 @@ def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversat
         tools=tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice"), tools),
         parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "", True),
-        max_tokens=opt_int(body, "max_output_tokens", "", minimum=1),
+        max_tokens=opt_int(body, "max_output_tokens", "", minimum=MIN_OUTPUT_TOKENS),
         temperature=opt_number(body, "temperature", "", minimum=0, maximum=2),
         stream=opt_bool(body, "stream", "", False),
         affinity_key=opt_str(body, "prompt_cache_key", "") or opt_str(body, "user", ""),
     )
     return conv, options
+
+
+def _decode_echo(body: dict) -> dict:
+    """The settings in ECHO_DEFAULTS, checked as the spec types them; absent ones keep their default."""
+    read = {
+        "top_p": opt_number(body, "top_p", "", minimum=0, maximum=1),
+        "presence_penalty": opt_number(body, "presence_penalty", "", minimum=-2, maximum=2),
+        "frequency_penalty": opt_number(body, "frequency_penalty", "", minimum=-2, maximum=2),
+        "top_logprobs": opt_int(body, "top_logprobs", "", minimum=0, maximum=20),
+        "max_tool_calls": opt_int(body, "max_tool_calls", "", minimum=1),
+        "safety_identifier": opt_str(body, "safety_identifier", ""),
+        "prompt_cache_key": opt_str(body, "prompt_cache_key", ""),
+    }
+    return ECHO_DEFAULTS | {key: value for key, value in read.items() if value is not None}
 
 
 def _decode_input(value: Any, messages: list[Message]) -> None:

@@ -81,14 +81,17 @@ class ResponsesEncoder(Encoder):
             "previous_response_id": self.options.previous_response_id,
             "reasoning": self.options.reasoning,
             "store": self.options.store,
-            "temperature": self.conv.temperature,
+            # As the request asked (the API's default 1 otherwise); Lingma takes no temperature.
+            "temperature": 1.0 if self.conv.temperature is None else self.conv.temperature,
             "text": self.options.text,
             "tool_choice": {"type": "function", "name": choice.name} if choice.mode == "named" else choice.mode,
             "tools": self.options.tools,
-            "top_p": None,
             "truncation": "disabled",
             "usage": None,
             "metadata": self.options.metadata,
+            "completed_at": None,
+            "service_tier": "default",
+            **self.options.echo,
         } | fields
 
     def _start_frames(self) -> list[str]:
