@@ -49,6 +49,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self._body_too_large = False
         self._task: asyncio.Task | None = None
         self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._last_write = 0.0
         self._encoder: Any = None
         self._stream_started = False
         self._client_gone = False
@@ -280,7 +281,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self._commit_stream_headers()
         for frame in frames:
             self.write(frame)
-        self._arm_keepalive()
+        self._last_write = asyncio.get_running_loop().time()
         try:
             await self.flush()
         except StreamClosedError:
@@ -297,17 +298,23 @@ class BaseHandler(tornado.web.RequestHandler):
             self.write(frame)
 
     def _arm_keepalive(self) -> None:
-        self._cancel_keepalive()
+        """One timer per response, not one per event: it re-arms itself from the time of the last write."""
         loop = asyncio.get_running_loop()
-        self._keepalive_timer = loop.call_later(self.keepalive_sec, self._send_keepalive)
+        self._last_write = loop.time()
+        self._keepalive_timer = loop.call_later(self.keepalive_sec, self._keepalive_due)
 
     def _cancel_keepalive(self) -> None:
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()
             self._keepalive_timer = None
 
-    def _send_keepalive(self) -> None:
+    def _keepalive_due(self) -> None:
         if self._finished or self._encoder is None:
+            return
+        loop = asyncio.get_running_loop()
+        quiet_for = loop.time() - self._last_write
+        if quiet_for < self.keepalive_sec:
+            self._keepalive_timer = loop.call_later(self.keepalive_sec - quiet_for, self._keepalive_due)
             return
         if not self._stream_started:
             self._commit_stream_headers()
