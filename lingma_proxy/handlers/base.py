@@ -54,6 +54,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self._stream_started = False
         self._client_gone = False
         self._shutting_down = False
+        self._prepared = False  # prepare() passed: the body is being read
         self.served_by = ""
 
     def set_default_headers(self) -> None:
@@ -61,15 +62,20 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("x-request-id", self.request_id)
 
     async def prepare(self) -> None:
-        self.request_id = self.request.headers.get("x-request-id", "")[:128] or f"req_{uuid.uuid4().hex[:20]}"
-        self.set_header("x-request-id", self.request_id)
-        request_id_var.set(self.request_id)
+        self._identify()
         if self.auth == "api":
             self._check_key(self.services.cfg.auth.api_keys)
         elif self.auth == "admin":
             self._check_admin()
         elif self.auth == "metrics":
             self._check_metrics()
+        self._prepared = True
+
+    def _identify(self) -> None:
+        """The client's x-request-id, or a new one, on the response and on every log line of the request."""
+        self.request_id = self.request.headers.get("x-request-id", "")[:128] or f"req_{uuid.uuid4().hex[:20]}"
+        self.set_header("x-request-id", self.request_id)
+        request_id_var.set(self.request_id)
 
     # ---- auth -------------------------------------------------------------------------------
 
@@ -155,11 +161,15 @@ class BaseHandler(tornado.web.RequestHandler):
         if err.retry_after is not None:
             self.set_header("Retry-After", str(err.retry_after))
         self.set_header("Content-Type", _JSON)
+        if not self._prepared:
+            # Failed in prepare(), before the body was read: tornado closes the connection rather
+            # than read the body, so keep-alive clients must be told not to reuse it.
+            self.set_header("Connection", "close")
         self.finish(dumps(self.error_body(err)))
 
     def error_body(self, err: ApiError) -> dict:
         if self.error_protocol() == "anthropic":
-            return anthropic_error_body(err)
+            return anthropic_error_body(err, self.request_id)
         return openai_error_body(err)
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
@@ -330,5 +340,5 @@ class NotFoundHandler(BaseHandler):
     protocol = "auto"
 
     async def prepare(self) -> None:
-        await super().prepare()
+        self._identify()
         raise ApiError("not_found", f"Unknown route: {self.request.method} {self.request.path}")

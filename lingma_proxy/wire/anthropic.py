@@ -10,10 +10,15 @@ Choices made where the spec leaves room:
   the client says it does not want to see the reasoning.
 - Server tools (a `type` other than "custom") are ignored, as are `cache_control`,
   `defer_loading`, `context_management`, `output_config` and other unknown fields.
+- `top_p` and `top_k`, which Lingma cannot apply, are type-checked as Anthropic checks them, then
+  ignored. Thinking types newer than this proxy read as "no thinking"; system blocks other than
+  text are ignored. Custom tools follow Anthropic's rules: a name of 1 to 128 [a-zA-Z0-9_-] and an
+  object `input_schema`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
@@ -40,6 +45,7 @@ from .fields import (
 from .sse import dumps
 
 DOCUMENT_PLACEHOLDER = "[document omitted]"
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 MAX_TOKENS_LIMIT = 1_000_000
 
 
@@ -57,6 +63,8 @@ def decode_messages_request(body: Any) -> Conversation:
         messages.extend(_decode_message(raw, f"messages[{index}]"))
     tools = _decode_tools(body)
     tool_choice, parallel_tool_calls = _decode_tool_choice(body.get("tool_choice"), tools)
+    opt_number(body, "top_p", "", minimum=0, maximum=1)
+    opt_int(body, "top_k", "", minimum=0)
     return Conversation(
         model=model,
         messages=link_tool_names(messages),
@@ -65,10 +73,10 @@ def decode_messages_request(body: Any) -> Conversation:
         tool_choice=tool_choice,
         parallel_tool_calls=parallel_tool_calls,
         max_tokens=max_tokens,
-        stop=opt_str_list(body, "stop_sequences", ""),
+        stop=opt_str_list(body, "stop_sequences", "", single=False),
         temperature=opt_number(body, "temperature", "", minimum=0, maximum=1),
         stream=opt_bool(body, "stream", "", False),
-        thinking=_wants_thinking(opt_object(body, "thinking", "")),
+        thinking=_wants_thinking(body),
         affinity_key=opt_str(opt_object(body, "metadata", ""), "user_id", "metadata"),
     )
 
@@ -163,7 +171,7 @@ def _decode_system(value: Any) -> str:
     for index, block in enumerate(as_list(value, "system")):
         path = param_at("system", index)
         block = as_object(block, path)
-        if block.get("type") == "text":
+        if as_str(required(block, "type", path), param_at(path, "type")) == "text":
             texts.append(as_str(required(block, "text", path), param_at(path, "text")))
     return join_text(texts)
 
@@ -176,16 +184,27 @@ def _decode_tools(body: dict) -> list[ToolSpec]:
         if opt_str(raw, "type", path) not in (None, "custom"):
             continue
         name = as_str(required(raw, "name", path), param_at(path, "name"))
-        if not name:
-            raise invalid_value(param_at(path, "name"), "expected a non-empty string.")
+        if not _TOOL_NAME.fullmatch(name):
+            raise invalid_value(param_at(path, "name"), "expected 1 to 128 letters, digits, '_' or '-'.")
         tools.append(
             ToolSpec(
                 name=name,
                 description=opt_str(raw, "description", path) or "",
-                parameters=opt_object(raw, "input_schema", path),
+                parameters=_input_schema(raw, path),
             )
         )
     return tools
+
+
+def _input_schema(tool: dict, path: str) -> dict:
+    """The tool's JSON schema, whose top level Anthropic requires to describe an object."""
+    schema = as_object(required(tool, "input_schema", path), param_at(path, "input_schema"))
+    path = param_at(path, "input_schema")
+    if schema.get("type") != "object":
+        raise invalid_value(param_at(path, "type"), "expected 'object'.")
+    opt_object(schema, "properties", path)
+    opt_str_list(schema, "required", path, single=False)
+    return schema
 
 
 def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> tuple[ToolChoice, bool]:
@@ -207,5 +226,10 @@ def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> tuple[ToolChoice, 
     raise invalid_value("tool_choice.type", "expected 'auto', 'any', 'tool' or 'none'.")
 
 
-def _wants_thinking(thinking: dict) -> bool:
-    return thinking.get("type") in ("enabled", "adaptive") and thinking.get("display") != "omitted"
+def _wants_thinking(body: dict) -> bool:
+    """Whether to show reasoning; thinking types newer than this proxy read as "no"."""
+    if body.get("thinking") is None:
+        return False
+    thinking = as_object(body["thinking"], "thinking")
+    kind = as_str(required(thinking, "type", "thinking"), "thinking.type")
+    return kind in ("enabled", "adaptive") and opt_str(thinking, "display", "thinking") != "omitted"

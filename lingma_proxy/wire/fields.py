@@ -122,9 +122,14 @@ def opt_list(obj: dict, key: str, path: str) -> list:
     return [] if value is None else as_list(value, param_at(path, key))
 
 
-def opt_str(obj: dict, key: str, path: str) -> str | None:
+def opt_str(obj: dict, key: str, path: str, *, max_length: int | None = None) -> str | None:
     value = obj.get(key)
-    return None if value is None else as_str(value, param_at(path, key))
+    if value is None:
+        return None
+    text = as_str(value, param_at(path, key))
+    if max_length is not None and len(text) > max_length:
+        raise invalid_value(param_at(path, key), f"expected at most {max_length} characters, but got {len(text)}.")
+    return text
 
 
 def opt_bool(obj: dict, key: str, path: str, default: bool) -> bool:
@@ -161,13 +166,17 @@ def opt_number(obj: dict, key: str, path: str, *, minimum: float, maximum: float
     return float(value)
 
 
-def opt_str_list(obj: dict, key: str, path: str, *, max_items: int | None = None) -> list[str]:
-    """A string or a list of strings (OpenAI `stop`, Anthropic `stop_sequences`)."""
+def opt_str_list(
+    obj: dict, key: str, path: str, *, min_items: int = 0, max_items: int | None = None, single: bool = True
+) -> list[str]:
+    """A list of strings, or with `single` also one string (OpenAI `stop`, Anthropic `stop_sequences`)."""
     value = obj.get(key)
     param = param_at(path, key)
     if value is None:
         return []
-    items = [value] if isinstance(value, str) else as_list(value, param)
+    items = [value] if single and isinstance(value, str) else as_list(value, param)
+    if len(items) < min_items:
+        raise invalid_value(param, f"expected at least {min_items} items, but got {len(items)}.")
     if max_items is not None and len(items) > max_items:
         raise invalid_value(param, f"expected at most {max_items} items, but got {len(items)}.")
     return [as_str(item, param_at(param, index)) for index, item in enumerate(items)]

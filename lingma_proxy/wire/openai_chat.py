@@ -6,6 +6,11 @@ Choices made where the spec leaves room:
 - `response_format` json_object / json_schema adds a one-line instruction to `conv.system`.
 - A legacy assistant `function_call` gets the id `legacy_call_<message index>`, and a later
   `role: "function"` result is linked to the newest such call of the same name.
+- Sampling settings Lingma cannot apply (top_p, penalties, seed, logprobs) are type-checked as
+  OpenAI checks them, then ignored. Fields of features Lingma lacks (audio, predicted outputs,
+  web search, logit_bias, the legacy `functions`) are ignored unchecked, as are tool types and
+  history tool calls other than "function", so that newer clients are never turned away.
+- Tool-call arguments in the history may be omitted or sent as an object (fields.arguments_text).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ def decode_chat_request(body: Any) -> tuple[Conversation, ChatOptions]:
         raise invalid_value("messages", "expected a non-empty array.")
     messages = _decode_messages(raw_messages)
     tools = _decode_tools(body)
+    _check_unused_settings(body)
     legacy_max_tokens = opt_int(body, "max_tokens", "", minimum=1)
     max_tokens = opt_int(body, "max_completion_tokens", "", minimum=1)
     conv = Conversation(
@@ -68,7 +74,7 @@ def decode_chat_request(body: Any) -> tuple[Conversation, ChatOptions]:
         tool_choice=_decode_tool_choice(body.get("tool_choice"), tools),
         parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "", True),
         max_tokens=legacy_max_tokens if max_tokens is None else max_tokens,
-        stop=opt_str_list(body, "stop", "", max_items=_MAX_STOP_SEQUENCES),
+        stop=opt_str_list(body, "stop", "", min_items=1, max_items=_MAX_STOP_SEQUENCES),
         temperature=opt_number(body, "temperature", "", minimum=0, maximum=2),
         stream=opt_bool(body, "stream", "", False),
         affinity_key=opt_str(body, "user", ""),
@@ -77,12 +83,22 @@ def decode_chat_request(body: Any) -> tuple[Conversation, ChatOptions]:
     return conv, ChatOptions(include_usage=opt_bool(stream_options, "include_usage", "stream_options", False))
 
 
+def _check_unused_settings(body: dict) -> None:
+    opt_number(body, "top_p", "", minimum=0, maximum=1)
+    opt_number(body, "frequency_penalty", "", minimum=-2, maximum=2)
+    opt_number(body, "presence_penalty", "", minimum=-2, maximum=2)
+    opt_int(body, "seed", "", minimum=-(2**63), maximum=2**63)  # the spec's bounds, as it writes them
+    opt_bool(body, "logprobs", "", False)
+    opt_int(body, "top_logprobs", "", minimum=0, maximum=20)
+
+
 def _decode_messages(raw_messages: list) -> list[Message]:
     messages: list[Message] = []
     for index, raw in enumerate(raw_messages):
         path = f"messages[{index}]"
         raw = as_object(raw, path)
         role = as_str(required(raw, "role", path), param_at(path, "role"))
+        opt_str(raw, "name", path)
         if role in ("system", "developer", "user"):
             if raw.get("content") is None:
                 raise missing(param_at(path, "content"))
@@ -92,11 +108,13 @@ def _decode_messages(raw_messages: list) -> list[Message]:
             messages.append(_assistant(raw, path, index))
         elif role == "tool":
             call_id = as_str(required(raw, "tool_call_id", path), param_at(path, "tool_call_id"))
-            text, images = _content(raw.get("content"), param_at(path, "content"))
+            text, images = _content(required(raw, "content", path), param_at(path, "content"))
             messages.append(Message(role="tool", text=text, tool_call_id=call_id, images=images))
         elif role == "function":
             name = as_str(required(raw, "name", path), param_at(path, "name"))
-            text, images = _content(raw.get("content"), param_at(path, "content"))
+            if "content" not in raw:  # null is allowed: a function that returned nothing
+                raise missing(param_at(path, "content"))
+            text, images = _content(raw["content"], param_at(path, "content"))
             call_id = _newest_call_id(messages, name)
             messages.append(Message(role="tool", text=text, tool_call_id=call_id, tool_name=name, images=images))
         else:
@@ -110,9 +128,11 @@ def _content(value: Any, param: str) -> tuple[str, int]:
         return "", 0
     if isinstance(value, str):
         return value, 0
+    if not as_list(value, param):
+        raise invalid_value(param, "expected a string or a non-empty array of content parts.")
     texts: list[str] = []
     images = 0
-    for index, part in enumerate(as_list(value, param)):
+    for index, part in enumerate(value):
         path = param_at(param, index)
         part = as_object(part, path)
         kind = as_str(required(part, "type", path), param_at(path, "type"))
@@ -129,11 +149,12 @@ def _content(value: Any, param: str) -> tuple[str, int]:
 
 def _assistant(raw: dict, path: str, index: int) -> Message:
     text, images = _content(raw.get("content"), param_at(path, "content"))
+    opt_str(raw, "refusal", path)
     calls: list[ToolUse] = []
     for call_index, call in enumerate(opt_list(raw, "tool_calls", path)):
         call_path = param_at(param_at(path, "tool_calls"), call_index)
         call = as_object(call, call_path)
-        if call.get("type", "function") != "function":
+        if (opt_str(call, "type", call_path) or "function") != "function":
             continue
         function_path = param_at(call_path, "function")
         function = as_object(required(call, "function", call_path), function_path)
@@ -144,9 +165,9 @@ def _assistant(raw: dict, path: str, index: int) -> Message:
                 arguments=arguments_text(function.get("arguments"), param_at(function_path, "arguments")),
             )
         )
-    legacy = opt_object(raw, "function_call", path)
-    if legacy:
+    if raw.get("function_call") is not None:
         legacy_path = param_at(path, "function_call")
+        legacy = as_object(raw["function_call"], legacy_path)
         name = as_str(required(legacy, "name", legacy_path), param_at(legacy_path, "name"))
         arguments = arguments_text(legacy.get("arguments"), param_at(legacy_path, "arguments"))
         calls.append(ToolUse(id=f"legacy_call_{index}", name=name, arguments=arguments))
@@ -166,7 +187,7 @@ def _decode_tools(body: dict) -> list[ToolSpec]:
     for index, raw in enumerate(opt_list(body, "tools", "")):
         path = f"tools[{index}]"
         raw = as_object(raw, path)
-        if raw.get("type", "function") != "function":
+        if (opt_str(raw, "type", path) or "function") != "function":
             continue
         function_path = param_at(path, "function")
         function = as_object(required(raw, "function", path), function_path)
@@ -197,13 +218,19 @@ def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> ToolChoice:
 
 
 def _response_format_instruction(body: dict) -> str:
-    response_format = opt_object(body, "response_format", "")
-    kind = opt_str(response_format, "type", "response_format")
-    if kind in (None, "text"):
+    if body.get("response_format") is None:
+        return ""
+    response_format = as_object(body["response_format"], "response_format")
+    kind = as_str(required(response_format, "type", "response_format"), "response_format.type")
+    if kind == "text":
         return ""
     if kind == "json_object":
         return json_output_instruction(None)
     if kind == "json_schema":
-        spec = opt_object(response_format, "json_schema", "response_format")
-        return json_output_instruction(opt_object(spec, "schema", "response_format.json_schema") or None)
+        path = "response_format.json_schema"
+        spec = as_object(required(response_format, "json_schema", "response_format"), path)
+        as_str(required(spec, "name", path), param_at(path, "name"))
+        opt_str(spec, "description", path)
+        opt_bool(spec, "strict", path, False)
+        return json_output_instruction(opt_object(spec, "schema", path) or None)
     raise invalid_value("response_format.type", f"unsupported response format '{kind}'.")

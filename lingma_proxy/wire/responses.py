@@ -9,11 +9,17 @@ Choices made where the spec leaves room (Codex evolves fast, so this side is len
 - With `previous_response_id`, the stored messages (that response's input and output) come first;
   `instructions` are not carried over, as OpenAI documents.
 - `text.format` json_object / json_schema adds a one-line instruction to `conv.system`.
+- Settings Lingma cannot apply (sampling, reasoning, verbosity) are type-checked as the Open
+  Responses spec types them and reported back in the Response object, not applied. Reasoning
+  effort and summary take any string, so that values newer than the spec still pass.
+- Tool and function names follow OpenAI's rule (1 to 64 of [a-zA-Z0-9_-]); call ids must be
+  non-empty; every input item needs its content (or output) and every content part its type.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +52,11 @@ from .fields import (
 FILE_PLACEHOLDER = "[file omitted]"
 # OpenAI rejects a smaller budget, and the Open Responses spec sets the same minimum.
 MIN_OUTPUT_TOKENS = 16
+_MAX_KEY_LENGTH = 64  # prompt_cache_key, safety_identifier, metadata keys
+_VERBOSITIES = ("low", "medium", "high")
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_MAX_METADATA_PAIRS = 16
+_MAX_METADATA_VALUE_LENGTH = 512
 
 
 class ResponseStore:
@@ -122,23 +133,22 @@ def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversat
         raise invalid_value("input", "expected at least one input item.")
     tools, echoed_tools, ignored_tool_types = _decode_tools(body)
     instructions = opt_str(body, "instructions", "")
-    text_config = opt_object(body, "text", "")
+    format_instruction, text_report = _decode_text(body)
     options = ResponsesOptions(
         store=opt_bool(body, "store", "", True),
         previous_response_id=previous_id,
         instructions=instructions,
         tools=echoed_tools,
-        reasoning=opt_object(body, "reasoning", "") or None,
-        metadata=opt_object(body, "metadata", ""),
+        reasoning=_decode_reasoning(body),
+        text=text_report,
+        metadata=_decode_metadata(body),
         ignored_tool_types=ignored_tool_types,
         echo=_decode_echo(body),
     )
-    if text_config:
-        options.text = text_config
     conv = Conversation(
         model=model,
         messages=link_tool_names(messages),
-        system=join_text([instructions or "", _format_instruction(text_config)]),
+        system=join_text([instructions or "", format_instruction]),
         tools=tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice"), tools),
         parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "", True),
@@ -150,6 +160,18 @@ def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversat
     return conv, options
 
 
+def _decode_metadata(body: dict) -> dict:
+    """Up to 16 string pairs, as OpenAI takes them; they are echoed in the Response object."""
+    metadata = opt_object(body, "metadata", "")
+    if len(metadata) > _MAX_METADATA_PAIRS:
+        raise invalid_value("metadata", f"expected at most {_MAX_METADATA_PAIRS} pairs, but got {len(metadata)}.")
+    for key in metadata:
+        if len(key) > _MAX_KEY_LENGTH:
+            raise invalid_value("metadata", f"keys are at most {_MAX_KEY_LENGTH} characters long.")
+        opt_str(metadata, key, "metadata", max_length=_MAX_METADATA_VALUE_LENGTH)
+    return metadata
+
+
 def _decode_echo(body: dict) -> dict:
     """The settings in ECHO_DEFAULTS, checked as the spec types them; absent ones keep their default."""
     read = {
@@ -158,8 +180,8 @@ def _decode_echo(body: dict) -> dict:
         "frequency_penalty": opt_number(body, "frequency_penalty", "", minimum=-2, maximum=2),
         "top_logprobs": opt_int(body, "top_logprobs", "", minimum=0, maximum=20),
         "max_tool_calls": opt_int(body, "max_tool_calls", "", minimum=1),
-        "safety_identifier": opt_str(body, "safety_identifier", ""),
-        "prompt_cache_key": opt_str(body, "prompt_cache_key", ""),
+        "safety_identifier": opt_str(body, "safety_identifier", "", max_length=_MAX_KEY_LENGTH),
+        "prompt_cache_key": opt_str(body, "prompt_cache_key", "", max_length=_MAX_KEY_LENGTH),
     }
     return ECHO_DEFAULTS | {key: value for key, value in read.items() if value is not None}
 
@@ -180,8 +202,8 @@ def _decode_input(value: Any, messages: list[Message]) -> None:
         elif kind == "function_call":
             _append_function_call(item, path, messages)
         elif kind == "function_call_output":
-            call_id = as_str(required(item, "call_id", path), param_at(path, "call_id"))
-            text, images = _content(item.get("output"), param_at(path, "output"))
+            call_id = _call_id(item, path)
+            text, images = _content(required(item, "output", path), param_at(path, "output"))
             messages.append(Message(role="tool", text=text, tool_call_id=call_id, images=images))
         # `reasoning` items (the model's own earlier thinking) and unknown item types are dropped.
 
@@ -190,15 +212,15 @@ def _message_item(item: dict, path: str) -> Message:
     role = as_str(required(item, "role", path), param_at(path, "role"))
     if role not in ("user", "assistant", "system", "developer"):
         raise invalid_value(param_at(path, "role"), f"unsupported role '{role}'.")
-    text, images = _content(item.get("content"), param_at(path, "content"))
+    text, images = _content(required(item, "content", path), param_at(path, "content"))
     return Message(role="system" if role == "developer" else role, text=text, images=images)
 
 
 def _append_function_call(item: dict, path: str, messages: list[Message]) -> None:
     """A call the client echoes back joins the assistant message right before it, if any."""
     call = ToolUse(
-        id=as_str(required(item, "call_id", path), param_at(path, "call_id")),
-        name=as_str(required(item, "name", path), param_at(path, "name")),
+        id=_call_id(item, path),
+        name=_function_name(item, path),
         arguments=arguments_text(item.get("arguments"), param_at(path, "arguments")),
     )
     if messages and messages[-1].role == "assistant":
@@ -208,8 +230,6 @@ def _append_function_call(item: dict, path: str, messages: list[Message]) -> Non
 
 
 def _content(value: Any, param: str) -> tuple[str, int]:
-    if value is None:
-        return "", 0
     if isinstance(value, str):
         return value, 0
     texts: list[str] = []
@@ -217,7 +237,7 @@ def _content(value: Any, param: str) -> tuple[str, int]:
     for index, part in enumerate(as_list(value, param)):
         path = param_at(param, index)
         part = as_object(part, path)
-        kind = opt_str(part, "type", path)
+        kind = as_str(required(part, "type", path), param_at(path, "type"))
         if kind in ("input_text", "output_text"):
             texts.append(as_str(required(part, "text", path), param_at(path, "text")))
         elif kind == "refusal":
@@ -237,24 +257,37 @@ def _decode_tools(body: dict) -> tuple[list[ToolSpec], list[dict], list[str]]:
     for index, raw in enumerate(opt_list(body, "tools", "")):
         path = f"tools[{index}]"
         raw = as_object(raw, path)
-        kind = opt_str(raw, "type", path)
+        kind = as_str(required(raw, "type", path), param_at(path, "type"))
         if kind != "function":
-            ignored.append(str(kind))
+            ignored.append(kind)
             continue
-        name = as_str(required(raw, "name", path), param_at(path, "name"))
-        if not name:
-            raise invalid_value(param_at(path, "name"), "expected a non-empty string.")
+        name = _function_name(raw, path)
         spec = ToolSpec(
             name=name,
             description=opt_str(raw, "description", path) or "",
             parameters=opt_object(raw, "parameters", path),
         )
         tools.append(spec)
-        strict = raw.get("strict") if isinstance(raw.get("strict"), bool) else None
+        opt_bool(raw, "strict", path, False)  # checked, then echoed as sent (null when absent)
         echoed.append(
-            {"type": "function", "name": name, "description": spec.description, "parameters": spec.parameters, "strict": strict}
+            {"type": "function", "name": name, "description": spec.description, "parameters": spec.parameters, "strict": raw.get("strict")}
         )
     return tools, echoed, ignored
+
+
+def _call_id(item: dict, path: str) -> str:
+    call_id = as_str(required(item, "call_id", path), param_at(path, "call_id"))
+    if not call_id:
+        raise invalid_value(param_at(path, "call_id"), "expected a non-empty string.")
+    return call_id
+
+
+def _function_name(obj: dict, path: str) -> str:
+    """A function name as OpenAI takes it: 1 to 64 letters, digits, '_' or '-'."""
+    name = as_str(required(obj, "name", path), param_at(path, "name"))
+    if not _FUNCTION_NAME.fullmatch(name):
+        raise invalid_value(param_at(path, "name"), "expected 1 to 64 letters, digits, '_' or '-'.")
+    return name
 
 
 def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> ToolChoice:
@@ -268,11 +301,34 @@ def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> ToolChoice:
     return named_tool_choice(as_str(required(choice, "name", "tool_choice"), "tool_choice.name"), tools, "tool_choice")
 
 
-def _format_instruction(text_config: dict) -> str:
-    text_format = opt_object(text_config, "format", "text")
-    kind = opt_str(text_format, "type", "text.format")
+def _decode_text(body: dict) -> tuple[str, dict]:
+    """`text`: the JSON-mode instruction for conv.system, and the `text` the Response reports.
+
+    The report follows the Open Responses spec: a json_schema format without its schema (null),
+    and a verbosity only when it is one the spec knows (Lingma applies none).
+    """
+    text = opt_object(body, "text", "")
+    text_format = opt_object(text, "format", "text")
+    kind = opt_str(text_format, "type", "text.format") or "text"
+    verbosity = opt_str(text, "verbosity", "text")
+    report: dict = {"format": {"type": "text"}} | ({"verbosity": verbosity} if verbosity in _VERBOSITIES else {})
+    if kind == "text":
+        return "", report
     if kind == "json_object":
-        return json_output_instruction(None)
-    if kind == "json_schema":
-        return json_output_instruction(opt_object(text_format, "schema", "text.format") or None)
-    return ""
+        return json_output_instruction(None), report | {"format": {"type": "json_object"}}
+    if kind != "json_schema":
+        raise invalid_value("text.format.type", f"unsupported text format '{kind}'.")
+    name = as_str(required(text_format, "name", "text.format"), "text.format.name")
+    schema = opt_object(text_format, "schema", "text.format")
+    strict = opt_bool(text_format, "strict", "text.format", False)
+    description = opt_str(text_format, "description", "text.format")
+    report["format"] = {"type": "json_schema", "name": name, "description": description, "schema": None, "strict": strict}
+    return json_output_instruction(schema or None), report
+
+
+def _decode_reasoning(body: dict) -> dict | None:
+    """The reasoning settings as sent (Lingma applies none); any string is taken for newer values."""
+    reasoning = opt_object(body, "reasoning", "")
+    opt_str(reasoning, "effort", "reasoning")
+    opt_str(reasoning, "summary", "reasoning")
+    return reasoning or None

@@ -79,7 +79,7 @@ class ResponsesEncoder(Encoder):
             "output": list(self._output),
             "parallel_tool_calls": self.conv.parallel_tool_calls,
             "previous_response_id": self.options.previous_response_id,
-            "reasoning": self.options.reasoning,
+            "reasoning": _reasoning_report(self.options.reasoning),
             "store": self.options.store,
             # As the request asked (the API's default 1 otherwise); Lingma takes no temperature.
             "temperature": 1.0 if self.conv.temperature is None else self.conv.temperature,
@@ -207,6 +207,19 @@ class ResponsesEncoder(Encoder):
     def _on_fail(self, err: ApiError) -> list[str]:
         response = self._response("failed", error=responses_failed_error(err))
         return [self._event("response.failed", response=response)]
+
+
+# The values the Open Responses spec knows, plus "minimal", which OpenAI's API takes as well.
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+_SUMMARIES = ("concise", "detailed", "auto")
+
+
+def _reasoning_report(reasoning: dict | None) -> dict | None:
+    """The requested reasoning settings; a value this proxy does not know is reported as null."""
+    if reasoning is None:
+        return None
+    effort, summary = reasoning.get("effort"), reasoning.get("summary")
+    return {"effort": effort if effort in _EFFORTS else None, "summary": summary if summary in _SUMMARIES else None}
 
 
 def _text_part(text: str) -> dict:

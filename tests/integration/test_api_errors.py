@@ -89,7 +89,8 @@ def assert_error_shape(response: httpx.Response, endpoint: str, status: int, err
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     if endpoint == "messages":
-        assert set(body) == {"type", "error"} and body["type"] == "error"
+        assert set(body) == {"type", "error", "request_id"} and body["type"] == "error"
+        assert body["request_id"] == response.headers["x-request-id"]
         assert set(body["error"]) == {"type", "message"}
     else:
         assert set(body) == {"error"}

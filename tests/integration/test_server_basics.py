@@ -49,6 +49,7 @@ def test_unknown_route_is_a_json_404_in_the_callers_format(proxy):
     assert anthropic_style.json() == {
         "type": "error",
         "error": {"type": "not_found_error", "message": "Unknown route: POST /v1/nope"},
+        "request_id": anthropic_style.headers["x-request-id"],
     }
 
 
