@@ -6,7 +6,6 @@ and the max_tokens budget, so every encoder sees the same cleaned stream (design
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -278,9 +277,8 @@ class _Turn:
             raise
         finally:
             if self.parked_call is None:
-                if not finished:
-                    await _stop_quietly(stream)
-                await stream.aclose()
+                # Abandoned or cut short: Lingma must stop spending the account's quota (product.md §2).
+                await (stream.aclose() if finished else stream.abandon())
 
     async def _hand_over(self, native: NativeToolCall) -> bool:
         """True when the native call goes to the client (the chat is parked); otherwise it is declined."""
@@ -384,10 +382,3 @@ class _Turn:
             latency=Latency(first_token_ms=first_ms, total_ms=int((now - started) * 1000)),
         )
 
-
-async def _stop_quietly(stream) -> None:
-    """Abandoned or cut short: tell Lingma to stop spending the account's quota (product.md §2)."""
-    try:
-        await asyncio.wait_for(stream.cancel(), timeout=2.0)
-    except (ApiError, asyncio.TimeoutError, ConnectionError) as exc:
-        log.debug("chat/stop after an abandoned stream failed: %r", exc)

@@ -115,11 +115,7 @@ class ParkedChats:
 
     async def _abandon(self, parked: ParkedChat) -> None:
         await decline(parked.lease, parked.call, "the client sent no result in time")
-        try:
-            await asyncio.wait_for(parked.stream.cancel(), timeout=2.0)
-        except (ApiError, asyncio.TimeoutError):
-            pass
-        await parked.stream.aclose()
+        await parked.stream.abandon()
         parked.lease.release()
 
     async def close(self) -> None:

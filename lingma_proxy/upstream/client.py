@@ -7,6 +7,7 @@ Every failure leaves this module as an ApiError; RpcError, RpcTimeout and Connec
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ from lingma_proxy.upstream.dialects import (
 )
 from lingma_proxy.upstream.failures import api_error_from_rpc
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
+
+_log = logging.getLogger(__name__)
+_ABANDON_TIMEOUT_SEC = 2.0
 
 __all__ = ["AuthStatus", "ChatRequest", "ChatStream", "LingmaClient", "connect_client"]
 
@@ -101,6 +105,14 @@ class ChatStream:
         self._done = True
         if self._turn is not None:
             self._turn.close()
+
+    async def abandon(self) -> None:
+        """Nobody will read the rest: stop it upstream so it stops spending quota (bounded, best effort), detach."""
+        try:
+            await asyncio.wait_for(self.cancel(), timeout=_ABANDON_TIMEOUT_SEC)
+        except (ApiError, asyncio.TimeoutError, ConnectionError) as exc:
+            _log.debug("stopping an abandoned chat upstream failed: %r", exc)
+        await self.aclose()
 
 
 class LingmaClient:
