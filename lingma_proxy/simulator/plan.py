@@ -14,8 +14,12 @@ SNIPPET_CHARS = 120
 DEFAULT_RPC_ERROR = "failed to get user plan info: HTTP status 500"
 DEFAULT_FINISH_ERROR = "model service error: HTTP status 500"
 
-_NAME_STATEMENT = re.compile(r"my name is (\w+)", re.IGNORECASE)
-_NAME_QUESTION = re.compile(r"what is my name", re.IGNORECASE)
+# Deterministic memory: (a question, the earlier statement it recalls, the reply). The word pair
+# is the protocol probe's two-turn check.
+_RECALLS = (
+    (re.compile(r"what is my name", re.I), re.compile(r"my name is (\w+)", re.I), "Your name is {}."),
+    (re.compile(r"which word did I ask you to remember", re.I), re.compile(r"remember the word\W+(\w+)", re.I), "{}"),
+)
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,12 @@ class ReplyPlan:
 
 def default_reply(question: str, session_questions: list[str]) -> str:
     """`session_questions` are the session's user turns, the current one last."""
-    if _NAME_QUESTION.search(question):
-        for earlier in reversed(session_questions):
-            names = _NAME_STATEMENT.findall(earlier)
-            if names:
-                return f"Your name is {names[-1]}."
+    for asks, statement, reply in _RECALLS:
+        if asks.search(question):
+            for earlier in reversed(session_questions):
+                found = statement.findall(earlier)
+                if found:
+                    return reply.format(found[-1])
     lines = [line.strip() for line in question.splitlines() if line.strip()]
     snippet = lines[-1][:SNIPPET_CHARS] if lines else ""
     return f"Simulated reply (turn {len(session_questions)}): {snippet}"

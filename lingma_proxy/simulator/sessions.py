@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from typing import Any
 
+from lingma_proxy.simulator.settings import forget_history
+
 RECENT_DELETIONS = 1000
 
 
 class SessionStore:
-    def __init__(self) -> None:
+    def __init__(self, forget: bool | None = None) -> None:
+        # The fault lets the probe's two-turn memory check be seen to fail; None reads it from the environment.
+        self._forget = forget_history() if forget is None else forget
         self._turns: dict[str, list[dict[str, str]]] = {}
         self.deleted: deque[str] = deque(maxlen=RECENT_DELETIONS)
         # Test-only: deleted sessions stay readable on /sim/sessions/<id>, so tests can inspect what a
@@ -18,7 +22,7 @@ class SessionStore:
 
     def add_question(self, session_id: str, text: str, is_reply: bool) -> None:
         """`isReply: false` starts the history afresh; `isReply: true` continues it."""
-        if not is_reply or session_id not in self._turns:
+        if not is_reply or self._forget or session_id not in self._turns:
             self._turns[session_id] = []
         self._turns[session_id].append({"role": "user", "text": text})
 

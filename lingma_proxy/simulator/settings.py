@@ -33,6 +33,11 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def forget_history() -> bool:
+    """Test-only fault LINGMA_SIM_FORGET_HISTORY: every turn starts a new history, as if isReply were ignored."""
+    return _env_flag("LINGMA_SIM_FORGET_HISTORY")
+
+
 def settings_from(args: argparse.Namespace) -> SimSettings:
     """Combine the parsed `start` flags with the LINGMA_SIM_* environment; the flag wins for the dialect."""
     dialect = (args.dialect or os.environ.get("LINGMA_SIM_DIALECT", "") or "classic").strip().lower()

@@ -27,6 +27,7 @@ CONNECTION_LOST = "$/connectionLost"
 
 Subscriber = Callable[[str, dict], None]
 RequestHandler = Callable[[dict], Any]
+Observer = Callable[[dict], None]
 
 
 class RpcError(Exception):
@@ -69,6 +70,7 @@ class RpcConnection:
         self.error_counts: Counter[str] = Counter()  # method → errors and timeouts, for /metrics
         self._subscribers: dict[str, Subscriber] = {}
         self._request_handlers: dict[str, RequestHandler] = {}
+        self._observers: list[Observer] = []
         self._closed = False
         # Tornado may deliver a message before websocket_connect() returns the connection; acks to
         # such early server requests wait here for it.
@@ -140,6 +142,10 @@ class RpcConnection:
     def unsubscribe(self, key: str) -> None:
         self._subscribers.pop(key, None)
 
+    def add_observer(self, callback: Observer) -> None:
+        """Also hand every decoded incoming message, as received, to callback(message) (diagnostics: the probe)."""
+        self._observers.append(callback)
+
     def set_request_handler(self, method: str, handler: RequestHandler | None) -> None:
         """Let `handler(params)` choose the reply's result for server requests of `method` (None = null)."""
         if handler is None:
@@ -189,6 +195,8 @@ class RpcConnection:
             self.close()
             return
         for message in messages:
+            for observer in self._observers:
+                self._observe(observer, message)
             self._dispatch(message)
 
     def _dispatch(self, message: dict) -> None:
@@ -230,6 +238,12 @@ class RpcConnection:
             future.set_exception(RpcError(error.get("code", 0), str(error.get("message", "")), error.get("data")))
         else:
             future.set_result(message.get("result"))
+
+    def _observe(self, observer: Observer, message: dict) -> None:
+        try:
+            observer(message)
+        except Exception:  # an observer only watches: its failure must not cost the message its routing
+            _log.exception("%s: observer failed", self.url)
 
     def _deliver(self, subscriber: Subscriber, method: str, params: dict) -> None:
         try:

@@ -1,0 +1,118 @@
+"""Which Lingma the probe talks to, and the private instance it starts when it does not attach.
+
+A private instance never runs on a configured work dir (a running proxy may be using it): it runs on
+a temp copy of the first instance's work dir when that one holds a login, copied by the session-bundle
+rules (without logs/, .info* and sockets), else on a fresh temp dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from lingma_proxy.app import choose_upstream
+from lingma_proxy.config import Config
+from lingma_proxy.login.bundles import REQUIRED_FILES, BundleError, export_bundle, import_bundle
+from lingma_proxy.probe.report import home_relative
+from lingma_proxy.redact import Redactor
+from lingma_proxy.upstream.pool import Pool, Upstream
+from lingma_proxy.upstream.process import LingmaProcess, free_port
+
+def choose_target(cfg: Config, binary: str | None, attach: str | None) -> Upstream:
+    """--attach, else --binary (a path or "simulator"), else config.yaml, resolved as the server does.
+
+    Raises ApiError when the named Lingma cannot be found."""
+    lingma = cfg.lingma
+    if attach:
+        lingma = dataclasses.replace(lingma, attach=attach)
+    elif binary:
+        lingma = dataclasses.replace(lingma, binary=binary, attach="off")
+    return choose_upstream(dataclasses.replace(cfg, lingma=lingma))
+
+
+def describe(upstream: Upstream) -> str:
+    if upstream.attach_url:
+        return f"attach {upstream.attach_url}"
+    if upstream.kind == "simulator":
+        return "simulator"
+    return home_relative(upstream.command[0])
+
+
+def clone_work_dir(source: Path, target: Path, label: str) -> int:
+    """Copy a logged-in work dir by the session-bundle rules; returns the number of files copied."""
+    return import_bundle(export_bundle(source), target, label)
+
+
+class Target:
+    """The Lingma under probe: an attached URL, or a private child this probe starts and stops."""
+
+    def __init__(self, cfg: Config, upstream: Upstream, redactor: Redactor) -> None:
+        self.cfg = cfg
+        self.upstream = upstream
+        self.redactor = redactor
+        self.root = Path(tempfile.mkdtemp(prefix="lingma-probe-"))  # removed by close()
+        self.workspace = self.root / "workspace"
+        self.work_dir = self.root / "instance"
+        self.work_note = "the attached Lingma's own"
+        self.process: LingmaProcess | None = None
+
+    @property
+    def attached(self) -> bool:
+        return bool(self.upstream.attach_url)
+
+    @property
+    def url(self) -> str:
+        if self.attached:
+            return self.upstream.attach_url
+        assert self.process is not None
+        return self.process.url
+
+    def seed_work_dir(self) -> None:
+        # The first instance the server would run when it starts its own (not attached), by the pool's own plan.
+        spawning = dataclasses.replace(self.cfg, lingma=dataclasses.replace(self.cfg.lingma, attach="off"))
+        first = Pool._plan_instances(spawning)[0]
+        source = first.work_dir
+        if all((source / name).is_file() for name in REQUIRED_FILES):
+            try:
+                files = clone_work_dir(source, self.work_dir, first.name)
+                self.work_note = f"a temp copy of {home_relative(source)} ({files} files; it holds a login)"
+                return
+            except BundleError as err:
+                self.work_note = f"a fresh temp dir (copying {home_relative(source)} failed: {err})"
+        else:
+            self.work_note = f"a fresh temp dir ({home_relative(source)} holds no login)"
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True)
+
+    async def spawn(self, work_dir: Path, name: str) -> LingmaProcess:
+        process = LingmaProcess(
+            self.upstream.command,
+            work_dir,
+            free_port(),
+            free_port(),
+            env=self.upstream.env,
+            name=name,
+            log=logging.getLogger(f"lingma_proxy.probe.{name}"),
+            redact=self.redactor.redact,
+        )
+        await process.start(timeout=self.cfg.lingma.startup_timeout)
+        return process
+
+    async def start(self) -> None:
+        """Start the private instance (LingmaStartError when it will not); nothing to start when attached."""
+        self.workspace.mkdir()
+        if not self.attached:
+            self.seed_work_dir()
+            self.process = await self.spawn(self.work_dir, "probe")
+
+    async def stop(self) -> None:
+        """Stop the private instance; an attached Lingma is never stopped."""
+        if self.process is not None:
+            await self.process.stop()
+
+    async def close(self) -> None:
+        await self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
