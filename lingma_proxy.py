@@ -1,9 +1,22 @@
 #!/usr/bin/env python3
 """lingma-proxy: OpenAI- and Anthropic-compatible APIs for your Tongyi Lingma account.
 
-    python lingma_proxy.py [--config config.yaml]
-    python lingma_proxy.py login [--account NAME] [--show-browser]
-    python lingma_proxy.py export-session [--account NAME] > bundle.txt
+    python lingma_proxy.py [--config FILE] [COMMAND] [OPTIONS]   (--config may also follow COMMAND)
+
+    serve                          serve the APIs (the default when no command is given)
+    login [--account NAME] [--show-browser]
+                                   log an account's Lingma instances in (stop the proxy first)
+    export-session [--account NAME] > bundle.txt
+                                   print an account's session bundle (stop the proxy first)
+    check [--account NAME]         start one Lingma as serve would and report whether it can serve
+                                   (alias: doctor; exit 0 OK, 1 FAIL, 2 config error)
+    models [--account NAME] [--json]
+                                   list the model ids requests accept, as /v1/models does
+    config [--print-defaults]      print the effective config (secrets redacted), or the built-in defaults
+    probe [--binary PATH|simulator | --attach URL]
+                                   probe a Lingma's protocol and report what it supports
+
+`python lingma_proxy.py COMMAND --help` describes a command and its options.
 """
 
 from __future__ import annotations
@@ -12,42 +25,112 @@ import argparse
 import asyncio
 import sys
 
-from lingma_proxy.config import ConfigError, load_config
+from lingma_proxy.config import Config, ConfigError, load_config
+
+_ACCOUNT_HELP = "the account to use (default: %s)"
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="lingma_proxy.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="config file (default: config.yaml next to this script)")
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=["serve", "login", "export-session"],
-        help="what to run (default: serve); login and export-session start their own Lingma, so stop the proxy first",
+def build_parser() -> argparse.ArgumentParser:
+    # --config on the main parser and on every subparser; SUPPRESS keeps a subparser that was not
+    # given it from overwriting a value given before the command.
+    config_option = argparse.ArgumentParser(add_help=False)
+    config_option.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS,
+        help="config file (default: config.yaml next to lingma_proxy.py)",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="lingma_proxy.py",
+        description=__doc__.split("\n", 1)[0],
+        epilog=__doc__.strip().rsplit("\n\n", 1)[1],
+        parents=[config_option],
     )
-    # For login and export-session only:
-    parser.add_argument("--account", help="the account to log in or export (default: the only one)")
-    parser.add_argument(
-        "--show-browser", action="store_true", help="login: open a visible browser and wait for you to log in there"
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+
+    def command(name: str, summary: str, details: str = "", aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=f"{summary}. {details}".strip(), aliases=aliases, parents=[config_option]
+        )
+
+    command("serve", "serve the OpenAI- and Anthropic-compatible APIs (the default)")
+    login = command(
+        "login", "log an account's Lingma instances in (stop the proxy first)",
+        "It runs in the configured work dir, where the login must land, so no proxy may be running on it.",
+    )  # fmt: skip
+    login.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the only one")
+    login.add_argument("--show-browser", action="store_true", help="open a visible browser and wait for you to log in")
+    export = command("export-session", "print an account's base64 session bundle on stdout (stop the proxy first)")
+    export.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the only one")
+    check = command(
+        "check", "start one Lingma as serve would and report whether it can serve",
+        "It runs in a temporary copy of the work dir, so a running proxy is not disturbed, and reports the "
+        "upstream, dialect, version, login and models, then a verdict. Exit status: 0 OK, 1 FAIL, 2 config error.",
+        aliases=("doctor",),
+    )  # fmt: skip
+    check.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the first")
+    check.set_defaults(command="check")  # also when invoked as doctor
+    models = command(
+        "models", "list the model ids requests accept, as /v1/models does",
+        "It starts one Lingma in a temporary copy of the work dir, as check does.",
+    )  # fmt: skip
+    models.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the first")
+    models.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    config = command("config", "print the effective config as YAML, every secret redacted")
+    config.add_argument(
+        "--print-defaults", action="store_true", help="print the built-in defaults instead (a valid config file)"
     )
-    return parser.parse_args(argv)
+    probe = command(
+        "probe", "probe a Lingma's protocol step by step and report what it supports",
+        "Without --binary or --attach it probes the configured upstream.",
+    )  # fmt: skip
+    target = probe.add_mutually_exclusive_group()
+    target.add_argument("--binary", metavar="PATH|simulator", help="the binary to start (default: as configured)")
+    target.add_argument("--attach", metavar="URL", help="a running Lingma's ws:// URL instead of starting one")
+    return parser
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "config" and args.print_defaults:
+        from lingma_proxy.cli.config_dump import defaults_yaml
+
+        print(defaults_yaml(), end="")  # needs no config, so a broken one cannot stop it
+        return 0
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(getattr(args, "config", None))
     except ConfigError as err:
         print(f"lingma-proxy: {err}", file=sys.stderr)
         return 2
-    if args.command == "login":
+    return dispatch(command, args, cfg)
+
+
+def dispatch(command: str, args: argparse.Namespace, cfg: Config) -> int:
+    """Run one command; imports are lazy so `config` and `--help` don't load the server."""
+    if command == "login":
         from lingma_proxy.login.cli import run_login
 
         return asyncio.run(run_login(cfg, args.account, args.show_browser))
-    if args.command == "export-session":
+    if command == "export-session":
         from lingma_proxy.login.cli import run_export
 
         return asyncio.run(run_export(cfg, args.account))
+    if command == "check":
+        from lingma_proxy.cli.check import run_check
+
+        return asyncio.run(run_check(cfg, args.account))
+    if command == "models":
+        from lingma_proxy.cli.models import run_models
+
+        return asyncio.run(run_models(cfg, args.account, args.json))
+    if command == "config":
+        from lingma_proxy.cli.config_dump import effective_yaml
+
+        print(effective_yaml(cfg), end="")
+        return 0
+    if command == "probe":
+        from lingma_proxy.probe import run_probe
+
+        return asyncio.run(run_probe(cfg, args.binary, args.attach))
     from lingma_proxy.app import serve
 
     return asyncio.run(serve(cfg))

@@ -1,4 +1,4 @@
-"""make_app(): routes and wiring; serve(): startup, the auth posture, signals and graceful shutdown."""
+"""make_app(): routes and wiring; serve(): startup, the startup summary, signals and graceful shutdown."""
 
 from __future__ import annotations
 
@@ -25,13 +25,16 @@ from .handlers.openai import ChatCompletionsHandler, ModelsHandler
 from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, MetricsHandler, V1CapabilitiesHandler
 from .handlers.responses import ResponsesHandler
 from .handlers.stats import StatsHandler
+from .handlers.status import StatusHandler, StatusPageHandler
 from .login.manager import LoginManager
 from .logs import setup_logging
 from .metrics import Metrics
 from .models import ModelRegistry
+from .recent_requests import RecentRequests
 from .redact import Redactor
 from .services import Services
 from .sessions import SessionCache, SessionEntry
+from .startup_summary import auth_warnings, listen_url, summary_lines
 from .upstream.discovery import find_attach_target, find_lingma_binary, simulator_command
 from .upstream.pool import Pool, Upstream
 from .wire.responses import ResponseStore
@@ -43,6 +46,7 @@ _background: set[asyncio.Task] = set()
 def make_app(services: Services) -> tornado.web.Application:
     ctx = {"services": services}
     routes = [
+        (r"/", StatusPageHandler, ctx),
         (r"/healthz", HealthHandler, ctx),
         (r"/api/hello", HelloHandler, ctx),
         (r"/v1/models", ModelsHandler, ctx),
@@ -54,6 +58,7 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/v1/capabilities", V1CapabilitiesHandler, ctx),
         (r"/metrics", MetricsHandler, ctx),
         (r"/internal/stats", StatsHandler, ctx),
+        (r"/internal/status", StatusHandler, ctx),
         (r"/internal/effective-config", EffectiveConfigHandler, ctx),
         (r"/internal/debug/requests", DebugRequestsHandler, ctx),
         (r"/internal/auto-login/start", AutoLoginStartHandler, ctx),
@@ -128,6 +133,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         metrics=metrics,
         debug_ring=RequestRing(redactor),
         login=login,
+        recent=RecentRequests(),
     )
 
 
@@ -150,39 +156,11 @@ def _delete_upstream_session(pool: Pool, entry: SessionEntry) -> None:
     task.add_done_callback(_background.discard)
 
 
-def log_auth_posture(cfg: Config) -> None:
-    """One block at startup that says who may call what."""
-    auth = cfg.auth
-    keys = f"{len(auth.api_keys)} API key(s)" if auth.api_keys else "OPEN: no auth.api_keys"
-    if auth.admin_token:
-        admin = "admin token"
-    elif auth.api_keys:
-        admin = "the API keys (no admin_token set)"
-    else:
-        admin = "OPEN"
-    if auth.metrics_public:
-        metrics = "public (metrics_public)"
-    elif auth.metrics_token:
-        metrics = "metrics token"
-    else:
-        metrics = "the API keys" if auth.api_keys else "OPEN"
-    log.info(
-        "auth posture:\n  /v1/*        %s (Authorization or x-api-key header)\n  /internal/*  %s\n  /metrics     %s\n"
-        "  /healthz, /capabilities, /api/hello: public",
-        keys,
-        admin,
-        metrics,
-    )
-    if not auth.api_keys:
-        log.warning(
-            "auth.api_keys is empty: anyone who can reach %s:%d can use this Lingma account",
-            cfg.server.host,
-            cfg.server.port,
-        )
-    elif not auth.admin_token:
-        log.warning("auth.admin_token is not set: /internal/* accepts the API keys")
-    if auth.metrics_public:
-        log.warning("auth.metrics_public is on: /metrics is readable without a token")
+def log_startup_summary(cfg: Config, port: int, services: Services) -> None:
+    """One block once the pool has started; the risky auth choices follow as warnings of their own."""
+    log.info("%s", "\n".join(summary_lines(cfg, port, services.upstream, services.pool.instances)))
+    for warning in auth_warnings(cfg, port):
+        log.warning("%s", warning)
 
 
 async def serve(cfg: Config) -> int:
@@ -194,7 +172,6 @@ async def serve(cfg: Config) -> int:
     except ApiError as err:
         log.error("%s", err.message)
         return 2
-    log_auth_posture(cfg)
     server = tornado.httpserver.HTTPServer(
         make_app(services),
         max_body_size=max(64 * 1024 * 1024, 2 * cfg.limits.max_body_bytes),
@@ -203,13 +180,18 @@ async def serve(cfg: Config) -> int:
     sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
-    log.info("lingma-proxy listening on http://%s:%d (upstream: %s)", cfg.server.host, port, services.upstream.kind)
+    log.info(
+        "lingma-proxy listening on %s; starting %d Lingma instance(s)",
+        listen_url(cfg.server.host, port),
+        len(services.pool.instances),
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     pool_start = asyncio.create_task(services.pool.start())
+    pool_start.add_done_callback(lambda task: task.cancelled() or log_startup_summary(cfg, port, services))
     services.login.start_background()  # with login.auto_login: logs in logged-out instances as they appear
     await stop.wait()
 

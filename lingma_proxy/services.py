@@ -12,6 +12,7 @@ from .debug_ring import RequestRing
 from .login.manager import LoginManager
 from .metrics import Metrics
 from .models import ModelRegistry
+from .recent_requests import RecentRequests
 from .redact import Redactor
 from .sessions import SessionCache
 from .upstream.pool import Pool, Upstream
@@ -31,6 +32,7 @@ class Services:
     metrics: Metrics
     debug_ring: RequestRing
     login: LoginManager  # auto-login, session bundles; its hooks are installed on the pool
+    recent: RecentRequests  # the status page's last requests and live totals
     started_at: float = field(default_factory=time.time)
     # Handlers answering a completion right now; graceful shutdown ends the ones that outlive the grace period.
     active: set[Any] = field(default_factory=set)

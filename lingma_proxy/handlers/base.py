@@ -16,6 +16,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import ApiError
 from ..events import Finish
 from ..logs import request_id_var
+from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
 from ..wire.conversation import Conversation
 from ..wire.errors import anthropic_error_body, openai_error_body
@@ -56,6 +57,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self._shutting_down = False
         self._prepared = False  # prepare() passed: the body is being read
         self.served_by = ""
+        self.served_model = ""
+        self.finish_event: Finish | None = None
 
     def set_default_headers(self) -> None:
         if self.request_id:
@@ -196,6 +199,25 @@ class BaseHandler(tornado.web.RequestHandler):
             ms,
             self.served_by or "-",
         )
+        if is_api_route(self.request.path):
+            self._record_recent(ms)
+
+    def _record_recent(self, ms: float) -> None:
+        """For the status page: what was asked and how it went, never the body."""
+        fin = self.finish_event
+        self.services.recent.record(
+            RequestRecord(
+                method=self.request.method,
+                route=self.request.path,
+                status=self.get_status(),
+                duration_ms=ms,
+                model=self.served_model,
+                first_token_ms=fin.latency.first_token_ms if fin else None,
+                input_tokens=fin.usage.input_tokens if fin else 0,
+                output_tokens=fin.usage.output_tokens if fin else 0,
+                instance=self.served_by,
+            )
+        )
 
     # ---- completions: one path for stream and non-stream -------------------------------------
 
@@ -216,6 +238,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """Check and render the request, then answer it in `encoder_class`'s wire format."""
         service = self.services.completions
         prepared = await service.prepare(conv, self.started, self.api_key_id)
+        self.served_model = prepared.model
         encoder = encoder_class(
             conv,
             response_id=new_id(id_prefix),
@@ -255,6 +278,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def _observe(self, fin: Finish) -> None:
         self.served_by = fin.served_by or ""
+        self.finish_event = fin
         latency, usage = fin.latency, fin.usage
         self.services.metrics.observe_completion(
             self.api, latency.first_token_ms, latency.total_ms, usage.input_tokens, usage.output_tokens

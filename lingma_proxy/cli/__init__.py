@@ -1,0 +1,1 @@
+"""The subcommands of lingma_proxy.py other than serve, one module per job."""
