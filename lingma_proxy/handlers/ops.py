@@ -14,14 +14,14 @@ class HealthHandler(BaseHandler):
         upstream = self.services.upstream
         instances = [inst.describe() for inst in pool.instances]
         ready = sum(1 for inst in pool.instances if inst.usable)
-        dialects = sorted({inst.client.dialect_name for inst in pool.instances if inst.client is not None})
+        dialects = sorted(pool.dialects)
         self.write_json(
             {
                 "ok": ready > 0,
                 "version": __version__,
                 "upstream": {
                     "kind": upstream.kind,
-                    "mode": "attached" if upstream.attach_url else "spawned",
+                    "mode": "attached" if upstream.attach else "spawned",
                     "dialect": dialects[0] if len(dialects) == 1 else (dialects or None),
                 },
                 "pool_size": len(instances),
