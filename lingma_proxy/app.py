@@ -35,7 +35,7 @@ from .redact import Redactor
 from .services import Services
 from .sessions import SessionCache, SessionEntry
 from .startup_summary import auth_warnings, listen_url, summary_lines
-from .upstream.discovery import find_attach_target, find_lingma_binary, simulator_command
+from .upstream.discovery import find_lingma_binary, simulator_command
 from .upstream.pool import Pool, Upstream
 from .wire.responses import ResponseStore
 
@@ -78,10 +78,7 @@ def choose_upstream(cfg: Config) -> Upstream:
     """The real binary when configured or found; otherwise the embedded simulator, loudly."""
     lingma = cfg.lingma
     if lingma.attach != "off":
-        url = lingma.attach if lingma.attach.startswith("ws") else find_attach_target(Path.home())
-        if not url:
-            raise ApiError("unavailable", "lingma.attach is auto but no running Lingma was found")
-        return Upstream(kind="lingma", command=[], attach_url=url)
+        return Upstream(kind="lingma", command=[], attach=lingma.attach)
     if lingma.binary != "simulator":
         found = find_lingma_binary(lingma.binary, os.environ, Path.home())
         if found is not None:

@@ -16,10 +16,11 @@ from typing import AsyncIterator
 from .config import Config
 from .errors import ApiError, bad_request
 from .events import Finish, Latency, NativeToolCall, OutputEvent, TextDelta, ThinkDelta, ToolCall, UpstreamFinish, Usage
+from .images import check_images_forwardable
 from .metrics import Metrics
 from .models import ModelRegistry
 from .native_tools import ParkedChat, ParkedChats, Resumption, as_client_call, decline, may_forward
-from .prompt import render_prompt, render_turn
+from .prompt import newest_turn_images, render_prompt, render_turn
 from .sessions import ReusePlan, SessionCache, SessionEntry
 from .stop_sequences import StopSequenceMatcher
 from .tokens import count_tokens
@@ -28,7 +29,7 @@ from .tools.repair import fallback_text, needs_repair, repair_prompt
 from .upstream.client import ChatRequest, ChatStream
 from .upstream.pool import Lease, Pool
 from .upstream.think import ThinkSplitter
-from .wire.conversation import Conversation
+from .wire.conversation import Conversation, Image
 
 log = logging.getLogger("lingma_proxy.completion")
 
@@ -46,6 +47,7 @@ class Prepared:
     input_tokens: int
     started: float
     api_key_id: str
+    images: list[Image]  # the newest turn's, to forward as prompt parts (agent dialect only)
 
 
 class CompletionService:
@@ -62,17 +64,13 @@ class CompletionService:
     async def prepare(self, conv: Conversation, started: float, api_key_id: str = "") -> Prepared:
         """Checks that need no upstream slot: model, images, tools; then the prompt and its token count."""
         model = await self.models.resolve(conv.model)
-        newest = conv.newest_user_index()
-        if newest >= 0 and any(m.images for m in conv.messages[newest:] if m.role == "user"):
-            raise bad_request(
-                "Images are not supported through this Lingma dialect yet; send the image as text or a file path.",
-                param="messages",
-                code="image_not_supported",
-            )
+        images = newest_turn_images(conv)
+        if images:
+            check_images_forwardable(images, model, self.cfg.lingma.dialect, self.pool.dialects)
         if conv.tools and self.cfg.tools.emulation == "off":
             raise bad_request("Tool calling is disabled on this proxy (tools.emulation: off).", param="tools")
-        prompt = render_prompt(conv)
-        return Prepared(conv, model.id, prompt, count_tokens(prompt), started, api_key_id)
+        prompt = render_prompt(conv, attach_images=bool(images))
+        return Prepared(conv, model.id, prompt, count_tokens(prompt), started, api_key_id, images)
 
     async def run(self, prepared: Prepared) -> AsyncIterator[OutputEvent | Finish]:
         """Take a slot, stream the answer, always release the slot and stop the upstream if abandoned."""
@@ -151,6 +149,7 @@ class _Turn:
         self.output_tokens_so_far = 0
         self.first_token_at: float | None = None
         self.finish_reason = "stop"
+        self.upstream_context_tokens: int | None = None
         self.held_calls: list[ToolCall] = []  # forced-choice calls, sent once no repair is needed
         self.emitted_calls: list[ToolCall] = []  # every accepted call of this turn, held or sent
         self.new_paragraph = False
@@ -158,10 +157,10 @@ class _Turn:
     async def events(self) -> AsyncIterator[OutputEvent | Finish]:
         conv = self.prepared.conv
         if self.plan.entry is not None:
-            question, is_reply = render_turn(conv, self.plan.start), True
+            question, is_reply = render_turn(conv, self.plan.start, attach_images=bool(self.prepared.images)), True
         else:
             question, is_reply = self.prepared.prompt, False
-        async for event in self._stream(question, is_reply):
+        async for event in self._stream(question, is_reply, self.prepared.images):
             yield event
         if self.parked_call is None and self._forced_call_missing():
             log.info("forced tool call missing or invalid; sending one repair prompt")
@@ -235,9 +234,10 @@ class _Turn:
         )
         self.stored = self.service.sessions.enabled
 
-    async def _stream(self, question: str, is_reply: bool) -> AsyncIterator[OutputEvent]:
+    async def _stream(self, question: str, is_reply: bool, images: list[Image] | None = None) -> AsyncIterator[OutputEvent]:
         request = ChatRequest(
             question=question,
+            images=tuple(images or ()),
             model_key=self.prepared.model,
             session_id=self.session_id,
             request_id=str(uuid.uuid4()),
@@ -258,6 +258,7 @@ class _Turn:
             async for upstream_event in stream:
                 if isinstance(upstream_event, UpstreamFinish):
                     finished = True
+                    self.upstream_context_tokens = upstream_event.context_tokens
                     break
                 if isinstance(upstream_event, NativeToolCall):
                     if await self._hand_over(upstream_event):
@@ -370,13 +371,22 @@ class _Turn:
             return True
         return False
 
+    def _usage(self) -> Usage:
+        """Our own counts, except that the upstream's context figure, when it reports one (agent dialect),
+        also covers what Lingma adds to the prompt: the input is then that context less this answer."""
+        output_tokens = count_tokens("".join(self.output_parts))
+        context = self.upstream_context_tokens if self.service.cfg.lingma.context_usage else None
+        if context is not None and context > output_tokens:
+            return Usage(context - output_tokens, output_tokens)
+        return Usage(self.prepared.input_tokens, output_tokens)
+
     def _finish(self) -> Finish:
         now = time.monotonic()
         started = self.prepared.started
         first_ms = None if self.first_token_at is None else int((self.first_token_at - started) * 1000)
         return Finish(
             reason=self.finish_reason,  # type: ignore[arg-type]
-            usage=Usage(self.prepared.input_tokens, count_tokens("".join(self.output_parts))),
+            usage=self._usage(),
             stop_sequence=self.stops.matched,
             served_by=self.lease.instance.name,
             latency=Latency(first_token_ms=first_ms, total_ms=int((now - started) * 1000)),

@@ -82,6 +82,8 @@ class LingmaConfig:
     default_model: str = "auto"
     default_ask_mode: str = "chat"  # chat|agent
     dialect: str = "auto"  # auto|classic|acp
+    dialect_probe_sec: float = 5.0  # how long auto waits on session/new; §9 allows up to 15
+    context_usage: bool = True  # agent dialect: take input tokens from Lingma's context_usage [unverified]
     dedicated_domain_url: str = ""
     instances_per_account: int = 1
     health_interval_sec: float = 15.0
@@ -164,6 +166,7 @@ _RULES: dict[str, Rule] = {
     "lingma.default_model": NON_EMPTY,
     "lingma.default_ask_mode": one_of("chat", "agent"),
     "lingma.dialect": one_of("auto", "classic", "acp"),
+    "lingma.dialect_probe_sec": POSITIVE,
     "lingma.dedicated_domain_url": matching("empty or an http(s):// URL", r"https?://\S+", ""),
     "lingma.instances_per_account": int_between(1, 16),
     "lingma.health_interval_sec": POSITIVE,

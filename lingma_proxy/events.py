@@ -45,6 +45,8 @@ class UpstreamFinish:
     """`chat/finish` with statusCode 200 (or ACP chat_finish): the upstream stream ended normally."""
 
     reason: str = ""
+    # Tokens the upstream session holds after this turn, from the agent dialect's context_usage (§9).
+    context_tokens: int | None = None
 
 
 @dataclass(slots=True)

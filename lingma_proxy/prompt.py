@@ -39,36 +39,49 @@ from dataclasses import replace
 from .events import ToolCall
 from .tools.contract import render_tool_call, render_tool_contract
 from .tools.jsontext import compact_json, loads_lenient
-from .wire.conversation import Conversation, Message, ToolUse
+from .wire.conversation import Conversation, Image, Message, ToolUse
 
 SYSTEM_MARKER = "[System]"
 USER_MARKER = "[User]"
 ASSISTANT_MARKER = "[Assistant]"
 IMAGE_PLACEHOLDER = "[image omitted]"
+IMAGE_ATTACHED = "[image attached]"  # the image itself travels beside the text (agent dialect, §9)
 _KEY_VERSION = 1  # bump when the key text changes shape, so old entries simply miss
 
 _CallIndex = dict[str, tuple[int, str]]  # tool-call id -> (1-based order in the conversation, tool name)
 
 
-def render_prompt(conv: Conversation) -> str:
-    """The full question text for a new upstream session."""
+def render_prompt(conv: Conversation, attach_images: bool = False) -> str:
+    """The full question text for a new upstream session.
+
+    With `attach_images`, the newest turn's images are marked as attached rather than omitted: the
+    caller sends them as prompt parts."""
+    attached = _newest_turn(conv) if attach_images else _NOTHING_ATTACHED
     lead = _leading_system_count(conv.messages)
     system = _join_paragraphs([conv.system, *(message.text for message in conv.messages[:lead])])
     contract = _contract(conv)
     messages = conv.messages[lead:]
     if not system and not contract and len(messages) == 1 and messages[0].role == "user":
-        return _bare(messages[0])
+        return _bare(messages[0], attached)
     header = _join_paragraphs([system, contract])
     blocks = [f"{SYSTEM_MARKER}\n{header}"] if header else []
-    return _transcript(blocks, messages, _index_calls(conv.messages))
+    return _transcript(blocks, messages, _index_calls(conv.messages), attached)
 
 
-def render_turn(conv: Conversation, start: int) -> str:
+def render_turn(conv: Conversation, start: int, attach_images: bool = False) -> str:
     """The delta for a reused session: messages[start:] only, without system prompt or contract."""
+    attached = _newest_turn(conv) if attach_images else _NOTHING_ATTACHED
     messages = conv.messages[start:]
     if len(messages) == 1 and messages[0].role == "user" and _is_plain_chat(conv):
-        return _bare(messages[0])  # the session began with a bare question: keep asking that way
-    return _transcript([], messages, _index_calls(conv.messages))
+        return _bare(messages[0], attached)  # the session began with a bare question: keep asking that way
+    return _transcript([], messages, _index_calls(conv.messages), attached)
+
+
+def newest_turn_images(conv: Conversation) -> list[Image]:
+    """The images of the newest turn's user messages: the only ones the agent dialect can forward
+    (product.md §6a). The newest turn is everything after the last assistant message, so an image
+    the user sent before a run of tool calls is history by the time the tool results come back."""
+    return [image for message in _newest_user_messages(conv) for image in message.images]
 
 
 def delta_start(conv: Conversation) -> int | None:
@@ -133,9 +146,26 @@ def _contract(conv: Conversation) -> str:
     return render_tool_contract(conv.tools, conv.tool_choice, conv.parallel_tool_calls)
 
 
-def _transcript(blocks: list[str], messages: Sequence[Message], calls: _CallIndex) -> str:
+_NOTHING_ATTACHED: frozenset[int] = frozenset()
+
+
+def _newest_user_messages(conv: Conversation) -> list[Message]:
+    start = next((i + 1 for i in range(len(conv.messages) - 1, -1, -1) if conv.messages[i].role == "assistant"), 0)
+    return [message for message in conv.messages[start:] if message.role == "user"]
+
+
+def _newest_turn(conv: Conversation) -> frozenset[int]:
+    """Identities of the newest turn's user messages (a Message is unhashable; they live as long as conv)."""
+    return frozenset(id(message) for message in _newest_user_messages(conv))
+
+
+def _image_markers(message: Message, attached: frozenset[int]) -> list[str]:
+    return [IMAGE_ATTACHED if id(message) in attached else IMAGE_PLACEHOLDER] * len(message.images)
+
+
+def _transcript(blocks: list[str], messages: Sequence[Message], calls: _CallIndex, attached: frozenset[int]) -> str:
     for message in messages:
-        block = _render_message(message, calls)
+        block = _render_message(message, calls, attached)
         if block is not None:
             blocks.append(block)
     if messages and messages[-1].role == "assistant":
@@ -144,12 +174,12 @@ def _transcript(blocks: list[str], messages: Sequence[Message], calls: _CallInde
     return "\n\n".join(blocks)
 
 
-def _render_message(message: Message, calls: _CallIndex) -> str | None:
+def _render_message(message: Message, calls: _CallIndex, attached: frozenset[int]) -> str | None:
     if message.role == "tool":
         return _render_tool_result(message, calls)
     parts = [message.text.strip()] if message.text.strip() else []
     parts += [render_tool_call(call.name, call.arguments) for call in message.tool_calls]
-    parts += [IMAGE_PLACEHOLDER] * message.images
+    parts += _image_markers(message, attached)
     if not parts:
         return None
     marker = {"system": SYSTEM_MARKER, "user": USER_MARKER, "assistant": ASSISTANT_MARKER}[message.role]
@@ -161,12 +191,12 @@ def _render_tool_result(message: Message, calls: _CallIndex) -> str:
     label = f"{name} #{order}" if order is not None else name
     if message.is_error:
         label += " (error)"
-    body = "\n".join([message.text, *[IMAGE_PLACEHOLDER] * message.images]) if message.images else message.text
+    body = "\n".join([message.text, *_image_markers(message, _NOTHING_ATTACHED)]) if message.images else message.text
     return f"[Tool result: {label}]\n{body if body else '(no output)'}"
 
 
-def _bare(message: Message) -> str:
-    return "\n".join([message.text, *[IMAGE_PLACEHOLDER] * message.images]) if message.images else message.text
+def _bare(message: Message, attached: frozenset[int]) -> str:
+    return "\n".join([message.text, *_image_markers(message, attached)]) if message.images else message.text
 
 
 def _is_plain_chat(conv: Conversation) -> bool:
@@ -202,7 +232,7 @@ def _join_paragraphs(texts: Sequence[str]) -> str:
 def _key_message(message: Message, calls: _CallIndex) -> list:
     order = calls.get(message.tool_call_id, (None,))[0] if message.role == "tool" else None
     own_calls = [[calls[call.id][0], call.name, _canonical_arguments(call.arguments)] for call in message.tool_calls]
-    return [message.role, _squash(message.text), own_calls, order, message.is_error, message.images]
+    return [message.role, _squash(message.text), own_calls, order, message.is_error, len(message.images)]
 
 
 def _canonical_arguments(arguments: str) -> str:

@@ -14,9 +14,11 @@ from .upstream.pool import Instance, Upstream
 
 
 def upstream_label(upstream: Upstream) -> str:
-    """simulator | binary /path/to/Lingma | attached ws://127.0.0.1:PORT/"""
-    if upstream.attach_url:
-        return f"attached {upstream.attach_url}"
+    """simulator | binary /path/to/Lingma | attached ws://127.0.0.1:PORT/ | attached (auto: ...)"""
+    if upstream.attach == "auto":
+        return "attached (auto: the Lingma an IDE runs, found through its .info file)"
+    if upstream.attach:
+        return f"attached {upstream.attach}"
     if upstream.kind == "simulator":
         return "simulator"
     return f"binary {upstream.command[0]}"
@@ -40,7 +42,7 @@ def _bracketed(host: str) -> str:
 
 def dialects_of(instances: Sequence[Instance]) -> str:
     """The chat dialect(s) the connected instances settled on, e.g. "classic" or "acp, classic"."""
-    settled = sorted({inst.client.dialect_name for inst in instances if inst.client is not None})
+    settled = sorted({inst.dialect for inst in instances if inst.dialect})
     return ", ".join(settled) or "not settled (no instance connected)"
 
 

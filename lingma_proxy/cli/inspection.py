@@ -42,7 +42,7 @@ def account_to_inspect(cfg: Config, name: str | None) -> AccountConfig | None:
 
 
 def _login_hint(account: AccountConfig | None, upstream: Upstream) -> str:
-    if upstream.attach_url:
+    if upstream.attach:
         return "log in from the IDE or app that runs this Lingma"
     return "run python lingma_proxy.py login" + (f" --account {account.name}" if account else "")
 
@@ -56,7 +56,7 @@ async def inspect_account(cfg: Config, account_name: str | None, say: Callable[[
     try:
         upstream = choose_upstream(cfg)
         say(f"upstream: {upstream_label(upstream)}")
-        if upstream.attach_url:
+        if upstream.attach:
             say(f"instance: connecting to the attached Lingma (up to {bound:g}s)")
         else:
             whose = f" for account {account.name}" if account else ""

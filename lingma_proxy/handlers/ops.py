@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from .. import __version__
+from ..services import Services
 from .base import BaseHandler
+
+
+def upstream_summary(services: Services) -> dict:
+    """Real Lingma or the simulator, spawned or attached, and the dialect(s) the instances settled on."""
+    dialects = sorted(services.pool.dialects)
+    return {
+        "kind": services.upstream.kind,
+        "mode": "attached" if services.upstream.attach else "spawned",
+        "dialect": dialects[0] if len(dialects) == 1 else (dialects or None),
+    }
 
 
 class HealthHandler(BaseHandler):
@@ -11,19 +22,13 @@ class HealthHandler(BaseHandler):
 
     async def get(self) -> None:
         pool = self.services.pool
-        upstream = self.services.upstream
         instances = [inst.describe() for inst in pool.instances]
         ready = sum(1 for inst in pool.instances if inst.usable)
-        dialects = sorted({inst.client.dialect_name for inst in pool.instances if inst.client is not None})
         self.write_json(
             {
                 "ok": ready > 0,
                 "version": __version__,
-                "upstream": {
-                    "kind": upstream.kind,
-                    "mode": "attached" if upstream.attach_url else "spawned",
-                    "dialect": dialects[0] if len(dialects) == 1 else (dialects or None),
-                },
+                "upstream": upstream_summary(self.services),
                 "pool_size": len(instances),
                 "pool_ready": ready,
                 "in_flight": pool.in_flight,
@@ -62,7 +67,7 @@ def capabilities(services, detailed: bool) -> dict:
             "native_tools_forwarded": cfg.tools.forward_native,
             "session_reuse": cfg.sessions.reuse,
             "reasoning": True,
-            "images": False,
+            "images": "acp" in services.pool.dialects,  # the agent dialect forwards them to isVl models
             "previous_response_id": True,
         },
     }

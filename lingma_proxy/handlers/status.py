@@ -11,6 +11,7 @@ from ..errors import ApiError
 from ..services import Services
 from ..upstream.pool import Instance
 from .base import BaseHandler
+from .ops import upstream_summary
 
 _PAGE = Path(__file__).with_name("status_page.html").read_bytes()
 # The page is self-contained: the browser may load nothing from anywhere, and talk only to this proxy.
@@ -31,6 +32,10 @@ class StatusPageHandler(BaseHandler):
         self.set_header("Referrer-Policy", "no-referrer")
         self.finish(_PAGE)
 
+    def head(self) -> None:
+        """Claude Code sends `HEAD /` on every run; Tornado sends headers only for a HEAD."""
+        self.get()
+
 
 class StatusHandler(BaseHandler):
     auth = "admin"
@@ -44,7 +49,7 @@ class StatusHandler(BaseHandler):
             {
                 "version": __version__,
                 "uptime_sec": round(time.time() - services.started_at, 1),
-                "upstream": upstream_summary(services, instances),
+                "upstream": upstream_summary(services),
                 "server": {"host": cfg.server.host, "port": self._listening_port()},
                 "auth": {
                     "open": not cfg.auth.api_keys,
@@ -65,17 +70,6 @@ class StatusHandler(BaseHandler):
         """The port this connection came in on: the configured one may be 0 (any free port)."""
         sock = getattr(getattr(self.request.connection, "stream", None), "socket", None)
         return sock.getsockname()[1] if sock is not None else self.services.cfg.server.port
-
-
-def upstream_summary(services: Services, instances: list[dict]) -> dict:
-    """Real Lingma or the simulator, spawned or attached, and the dialect(s) the instances settled on."""
-    upstream = services.upstream
-    dialects = sorted({inst["dialect"] for inst in instances if inst.get("dialect")})
-    return {
-        "kind": upstream.kind,
-        "mode": "attached" if upstream.attach_url else "spawned",
-        "dialect": dialects[0] if len(dialects) == 1 else (dialects or None),
-    }
 
 
 def _describe_instance(inst: Instance) -> dict:

@@ -18,8 +18,10 @@ from lingma_proxy.config import Config
 from lingma_proxy.login.bundles import REQUIRED_FILES, BundleError, export_bundle, import_bundle
 from lingma_proxy.probe.report import home_relative
 from lingma_proxy.redact import Redactor
+from lingma_proxy.upstream.discovery import attach_url
 from lingma_proxy.upstream.pool import Pool, Upstream
 from lingma_proxy.upstream.process import LingmaProcess, free_port
+
 
 def choose_target(cfg: Config, binary: str | None, attach: str | None) -> Upstream:
     """--attach, else --binary (a path or "simulator"), else config.yaml, resolved as the server does.
@@ -34,8 +36,8 @@ def choose_target(cfg: Config, binary: str | None, attach: str | None) -> Upstre
 
 
 def describe(upstream: Upstream) -> str:
-    if upstream.attach_url:
-        return f"attach {upstream.attach_url}"
+    if upstream.attach:
+        return f"attach {upstream.attach}"
     if upstream.kind == "simulator":
         return "simulator"
     return home_relative(upstream.command[0])
@@ -61,19 +63,19 @@ class Target:
 
     @property
     def attached(self) -> bool:
-        return bool(self.upstream.attach_url)
+        return bool(self.upstream.attach)
 
     @property
     def url(self) -> str:
         if self.attached:
-            return self.upstream.attach_url
+            return attach_url(self.upstream.attach, Path.home())
         assert self.process is not None
         return self.process.url
 
     def seed_work_dir(self) -> None:
         # The first instance the server would run when it starts its own (not attached), by the pool's own plan.
         spawning = dataclasses.replace(self.cfg, lingma=dataclasses.replace(self.cfg.lingma, attach="off"))
-        first = Pool._plan_instances(spawning)[0]
+        first = Pool.plan_instances(spawning)[0]
         source = first.work_dir
         if all((source / name).is_file() for name in REQUIRED_FILES):
             try:

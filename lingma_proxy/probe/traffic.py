@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lingma_proxy.upstream.dialects import _content_text
+from lingma_proxy.upstream.dialects import content_text
 from lingma_proxy.upstream.rpc import route_key
 
 CLASSIC_DELTA = "chat/answer"
@@ -78,7 +78,7 @@ def delta_text(message: dict) -> str | None:
     if label == CLASSIC_DELTA:
         return str(_params(message).get("text") or "")
     if label == ACP_DELTA:
-        return _content_text(_update(message).get("content"))
+        return content_text(_update(message).get("content"))
     return None
 
 

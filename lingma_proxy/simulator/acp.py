@@ -12,8 +12,10 @@ from typing import Any
 
 from lingma_proxy.simulator.chat import Ask, ChatEngine, NotLoggedIn
 from lingma_proxy.simulator.classic import Handler, send_tool_invoke
+from lingma_proxy.simulator.models import is_vision_model
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
 from lingma_proxy.simulator.sessions import SessionStore
+from lingma_proxy.simulator.stats import SimStats
 
 REQUEST_ID_KEY = "ai-coding/request-id"
 CONTEXT_LIMIT_TOKENS = 131072
@@ -27,17 +29,38 @@ def prompt_text(prompt: Any) -> str:
     return "\n".join(str(text) for text in texts)
 
 
+def prompt_images(prompt: list[Any], model: str) -> list[dict[str, str]]:
+    """The image parts of a prompt, each with a mimeType and its bytes or a uri; only a vision model takes
+    them (a simulator choice: how the real runtime refuses is unverified)."""
+    images = [part for part in prompt if isinstance(part, dict) and part.get("type") == "image"]
+    if images and not is_vision_model(model):
+        raise RpcError(-32603, f"model {model} does not support image input")
+    for part in images:
+        if not part.get("mimeType") or not (part.get("data") or part.get("uri")):
+            raise RpcError(-32602, "an image part needs mimeType and data or uri")
+    return [{key: str(part.get(key) or "") for key in ("mimeType", "data", "uri")} for part in images]
+
+
 class AcpSink:
-    def __init__(self, peer: Peer, ask: Ask) -> None:
+    """The stream as `session/update` notifications, with the runtime's own bookkeeping requests alongside."""
+
+    def __init__(self, peer: Peer, ask: Ask, sessions: SessionStore) -> None:
         self._peer = peer
         self._ask = ask
+        self._sessions = sessions
 
     def _update(self, update: dict[str, Any]) -> Awaitable[None]:
         params = {"sessionId": self._ask.session_id, "_meta": {REQUEST_ID_KEY: self._ask.request_id}, "update": update}
         return self._peer.send_notification("session/update", params)
 
+    def _bookkeeping(self, method: str) -> Awaitable[None]:
+        """The desktop runtime's server→client requests (§2): they carry ids and need acks, like the
+        classic stream's, though they say nothing about the answer."""
+        return self._peer.send_request(method, {"sessionId": self._ask.session_id, "requestId": self._ask.request_id})
+
     async def begin(self) -> None:
-        pass  # the agent dialect has no step callbacks or title before the text
+        await self._bookkeeping("snapshot/syncAll")
+        await self._bookkeeping("task/status/sync")
 
     async def think_start(self) -> None:
         pass
@@ -51,8 +74,15 @@ class AcpSink:
     async def answer(self, text: str) -> None:
         await self._update({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}})
 
+    def _context_chars(self, full_answer: str) -> int:
+        """What the session holds after this turn: every question and answer so far, this answer included."""
+        turns = self._sessions.turns(self._ask.session_id) or []
+        chars = sum(len(turn["text"]) for turn in turns)
+        return chars + (len(full_answer) if not turns or turns[-1]["role"] != "assistant" else 0)
+
     async def finish(self, reason: str, status_code: int, full_answer: str) -> None:
-        used = (len(self._ask.question) + len(full_answer)) // CHARS_PER_TOKEN
+        await self._bookkeeping("user/task/stats/sync")
+        used = self._context_chars(full_answer) // CHARS_PER_TOKEN
         await self._update(
             {
                 "sessionUpdate": "notification",
@@ -68,9 +98,10 @@ class AcpSink:
 
 
 class AcpMethods:
-    def __init__(self, engine: ChatEngine, sessions: SessionStore) -> None:
+    def __init__(self, engine: ChatEngine, sessions: SessionStore, stats: SimStats) -> None:
         self._engine = engine
         self._sessions = sessions
+        self._stats = stats
         self._models: dict[str, str] = {}  # sessionId → model key set by session/set_model
 
     def table(self) -> dict[str, Handler]:
@@ -108,10 +139,13 @@ class AcpMethods:
             raise RpcError(-32603, "requestId is empty")
         if not self._models[session_id]:
             raise RpcError(-32603, "model key is empty")
+        question = prompt_text(params.get("prompt"))
+        for image in prompt_images(params["prompt"], self._models[session_id]):
+            self._stats.record_image(request_id, image["mimeType"], image["data"], image["uri"])
         ask = Ask(
             request_id=request_id,
             session_id=session_id,
-            question=prompt_text(params.get("prompt")),
+            question=question,
             is_reply=self._sessions.has(session_id),
             model=self._models[session_id],
             mode=str(meta.get("ai-coding/mode") or ""),
@@ -120,7 +154,7 @@ class AcpMethods:
             plan = self._engine.admit(ask)
         except NotLoggedIn:
             raise RpcError(-32603, "user not login") from None
-        outcome = await self._engine.start(ask, plan, AcpSink(peer, ask), owner=peer).outcome
+        outcome = await self._engine.start(ask, plan, AcpSink(peer, ask, self._sessions), owner=peer).outcome
         if outcome.stop_reason == "error":
             raise RpcError(-32603, outcome.error)
         return {"stopReason": outcome.stop_reason}

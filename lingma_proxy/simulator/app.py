@@ -33,13 +33,13 @@ class Simulator:
         self.settings = settings
         self.work_dir = WorkDir(settings.work_dir)
         self.stats = SimStats()
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(settings.forget_history)
         self.auth = Auth(self.work_dir, settings.http_port, settings.password)
         scenario = Scenario(settings.scenario_path)
         self.engine = ChatEngine(self.stats, self.sessions, scenario, self.auth, settings.max_concurrent)
-        self.methods = ClassicMethods(self.auth, self.work_dir, self.engine, self.sessions).table()
+        self.methods = ClassicMethods(self.auth, self.work_dir, self.engine, self.sessions, scenario).table()
         if settings.dialect == "acp":
-            self.methods.update(AcpMethods(self.engine, self.sessions).table())
+            self.methods.update(AcpMethods(self.engine, self.sessions, self.stats).table())
 
     def prepare_work_dir(self) -> None:
         """A fresh work dir starts logged in as the demo user (unless told otherwise); an old one keeps its state."""

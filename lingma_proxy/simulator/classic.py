@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,8 +12,11 @@ from lingma_proxy.simulator.auth import Auth
 from lingma_proxy.simulator.chat import Ask, ChatEngine, NotLoggedIn
 from lingma_proxy.simulator.models import query_models_result
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
+from lingma_proxy.simulator.scenario import Scenario
 from lingma_proxy.simulator.sessions import SessionStore
 from lingma_proxy.simulator.state import WorkDir
+
+log = logging.getLogger("lingma.sim")
 
 Handler = Callable[[dict[str, Any], Peer], Awaitable[Any]]
 
@@ -110,11 +114,14 @@ class ClassicSink:
 
 
 class ClassicMethods:
-    def __init__(self, auth: Auth, work_dir: WorkDir, engine: ChatEngine, sessions: SessionStore) -> None:
+    def __init__(
+        self, auth: Auth, work_dir: WorkDir, engine: ChatEngine, sessions: SessionStore, scenario: Scenario
+    ) -> None:
         self._auth = auth
         self._work_dir = work_dir
         self._engine = engine
         self._sessions = sessions
+        self._scenario = scenario
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -128,6 +135,7 @@ class ClassicMethods:
             "chat/stop": self.stop,
             "chat/deleteSessionById": self.delete_session,
             "tool/invokeResult": self.invoke_result,
+            "session/new": self.no_agent_sessions,  # replaced by the agent dialect's own (acp.py)
         }
 
     async def auth_status(self, params: dict[str, Any], peer: Peer) -> Any:
@@ -190,3 +198,10 @@ class ClassicMethods:
     async def invoke_result(self, params: dict[str, Any], peer: Peer) -> Any:
         self._engine.deliver_tool_result(params)
         return {"errorCode": None, "errorMessage": None}
+
+    async def no_agent_sessions(self, params: dict[str, Any], peer: Peer) -> Any:
+        """The plugin binary lacks `session/new`: it answers as to any unknown method, or never (§9)."""
+        if self._scenario.session_new_hangs():
+            await peer.wait_closed()
+        log.warning("unknown method: session/new")
+        raise RpcError(-32601, "method not found: session/new")

@@ -21,6 +21,10 @@ _MODELS = (
 _INLINE_KEYS = ("auto", "dashscope_qwen3_coder")
 
 
+def is_vision_model(key: str) -> bool:
+    return any(model[0] == key and model[3] for model in _MODELS)
+
+
 def _entry(key: str, display_name: str, is_reasoning: bool, is_vl: bool) -> dict[str, Any]:
     return {
         "key": key,

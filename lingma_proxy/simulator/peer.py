@@ -36,6 +36,7 @@ class Peer:
         self._next_id = 0
         self._pending: dict[int, tuple[str, asyncio.TimerHandle | None, ReplyCallback | None]] = {}
         self.closed = False
+        self._hung_up = asyncio.Event()
 
     def send_result(self, request_id: Any, result: Any) -> Awaitable[None]:
         return self._send({"jsonrpc": "2.0", "id": request_id, "result": result})
@@ -74,8 +75,12 @@ class Peer:
         if on_reply is not None:
             on_reply(message.get("result"), error)
 
+    async def wait_closed(self) -> None:
+        await self._hung_up.wait()
+
     def close(self) -> None:
         self.closed = True
+        self._hung_up.set()
         for _, timer, _ in self._pending.values():
             if timer is not None:
                 timer.cancel()

@@ -1,5 +1,9 @@
 """Scenario files (product.md §9): ordered rules, the first whose regex matches the question wins.
 
+Besides `rules:`, one top-level option shapes the classic dialect's answer to the agent dialect's
+`session/new`: `session_new: unknown` (the default, an unknown-method error) or `hang` (no answer at
+all), the two ways a plugin binary may react to the dialect probe (lingma-protocol.md §9).
+
 The file is re-read whenever its mtime changes, which also resets the `times` counters. A missing
 or broken file is logged and the defaults apply, so a typo never takes the simulator down.
 """
@@ -18,6 +22,7 @@ log = logging.getLogger("lingma.sim")
 
 FAULTS = ("crash_mid_stream", "hang", "rpc_error", "logged_out", "slow_tokens", "finish_error")
 THINK_STYLES = ("chat_think", "inline", "think_tag")
+SESSION_NEW_BEHAVIOURS = ("unknown", "hang")
 
 
 class ScenarioError(ValueError):
@@ -67,11 +72,15 @@ def parse_rule(raw: Any) -> Rule:
     return Rule(**values)
 
 
-def parse_rules(text: str) -> list[Rule]:
+def parse_scenario(text: str) -> tuple[list[Rule], str]:
+    """The rules and the `session_new` behaviour of one scenario file."""
     document = yaml.safe_load(text) or {}
     if not isinstance(document, dict) or not isinstance(document.get("rules", []), list):
         raise ScenarioError("a scenario file is a mapping with a `rules:` list")
-    return [parse_rule(raw) for raw in document.get("rules") or []]
+    session_new = str(document.get("session_new") or "unknown")
+    if session_new not in SESSION_NEW_BEHAVIOURS:
+        raise ScenarioError(f"unknown session_new {session_new!r}: expected one of {SESSION_NEW_BEHAVIOURS}")
+    return [parse_rule(raw) for raw in document.get("rules") or []], session_new
 
 
 class Scenario:
@@ -79,6 +88,7 @@ class Scenario:
         self.path = path
         self._rules: list[Rule] = []
         self._uses: list[int] = []
+        self._session_new = "unknown"
         self._loaded_stamp: tuple[int, int] | None = None
 
     def select(self, question: str) -> Rule | None:
@@ -92,27 +102,32 @@ class Scenario:
                 return rule
         return None
 
+    def session_new_hangs(self) -> bool:
+        self._reload_if_changed()
+        return self._session_new == "hang"
+
     def _reload_if_changed(self) -> None:
         if not self.path:
             return
         try:
             stat = os.stat(self.path)
         except OSError as exc:
-            self._replace([], stamp=(-1, -1), problem=f"cannot read scenario {self.path}: {exc}")
+            self._replace(([], "unknown"), stamp=(-1, -1), problem=f"cannot read scenario {self.path}: {exc}")
             return
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._loaded_stamp:
             return
         try:
             with open(self.path, encoding="utf-8") as handle:
-                rules = parse_rules(handle.read())
+                loaded = parse_scenario(handle.read())
         except (OSError, yaml.YAMLError, ScenarioError, TypeError, ValueError) as exc:
-            self._replace([], stamp=stamp, problem=f"broken scenario {self.path}, using defaults: {exc}")
+            self._replace(([], "unknown"), stamp=stamp, problem=f"broken scenario {self.path}, using defaults: {exc}")
             return
-        self._replace(rules, stamp=stamp, problem=None)
-        log.info("loaded scenario %s with %d rules", self.path, len(rules))
+        self._replace(loaded, stamp=stamp, problem=None)
+        log.info("loaded scenario %s with %d rules", self.path, len(loaded[0]))
 
-    def _replace(self, rules: list[Rule], stamp: tuple[int, int], problem: str | None) -> None:
+    def _replace(self, loaded: tuple[list[Rule], str], stamp: tuple[int, int], problem: str | None) -> None:
         if problem and stamp != self._loaded_stamp:
             log.error(problem)
+        rules, self._session_new = loaded
         self._rules, self._uses, self._loaded_stamp = rules, [0] * len(rules), stamp

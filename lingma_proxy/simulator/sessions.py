@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from typing import Any
 
-from lingma_proxy.simulator.settings import forget_history
-
 RECENT_DELETIONS = 1000
 
 
 class SessionStore:
-    def __init__(self, forget: bool | None = None) -> None:
-        # The fault lets the probe's two-turn memory check be seen to fail; None reads it from the environment.
-        self._forget = forget_history() if forget is None else forget
+    def __init__(self, forget_history: bool = False) -> None:
+        # A fault that lets the probe's two-turn memory check be seen to fail.
+        self._forget = forget_history
         self._turns: dict[str, list[dict[str, str]]] = {}
         self.deleted: deque[str] = deque(maxlen=RECENT_DELETIONS)
         # Test-only: deleted sessions stay readable on /sim/sessions/<id>, so tests can inspect what a

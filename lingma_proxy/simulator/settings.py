@@ -27,15 +27,11 @@ class SimSettings:
     password: str = "lingma"
     max_concurrent: int = 0  # 0 = unlimited
     ack_timeout_sec: float = 5.0
+    forget_history: bool = False  # test-only fault: every turn starts a new history, as if isReply were ignored
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def forget_history() -> bool:
-    """Test-only fault LINGMA_SIM_FORGET_HISTORY: every turn starts a new history, as if isReply were ignored."""
-    return _env_flag("LINGMA_SIM_FORGET_HISTORY")
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
@@ -53,4 +49,5 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         password=os.environ.get("LINGMA_SIM_PASSWORD", "lingma"),
         max_concurrent=int(os.environ.get("LINGMA_SIM_MAX_CONCURRENT", "0") or 0),
         ack_timeout_sec=float(os.environ.get("LINGMA_SIM_ACK_TIMEOUT_SEC", "5") or 5),
+        forget_history=_env_flag("LINGMA_SIM_FORGET_HISTORY"),
     )

@@ -22,6 +22,7 @@ class SimStats:
     stops: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_STOPS))
     active_chats: int = 0
     max_active_chats: int = 0
+    images: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ASKS))
 
     def record_ask(
         self, request_id: str, session_id: str, is_reply: bool, question: str, model: str, mode: str
@@ -40,6 +41,9 @@ class SimStats:
                 "mode": mode,
             }
         )
+
+    def record_image(self, request_id: str, mime_type: str, data: str, uri: str) -> None:
+        self.images.append({"requestId": request_id, "mimeType": mime_type, "data_chars": len(data), "uri": uri})
 
     def chat_started(self) -> None:
         self.active_chats += 1
@@ -60,4 +64,5 @@ class SimStats:
             "stops": list(self.stops),
             "active_chats": self.active_chats,
             "max_active_chats": self.max_active_chats,
+            "images": list(self.images),
         }

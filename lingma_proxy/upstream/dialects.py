@@ -16,6 +16,7 @@ from typing import Any, Callable, Union
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamEvent, UpstreamFinish
+from lingma_proxy.images import images_need_agent_dialect
 from lingma_proxy.upstream.failures import api_error_from_rpc, classify_failure, crashed
 from lingma_proxy.upstream.rpc import (
     ACP_REQUEST_ID,
@@ -25,6 +26,7 @@ from lingma_proxy.upstream.rpc import (
     RpcError,
     RpcTimeout,
 )
+from lingma_proxy.wire.conversation import Image
 
 _log = logging.getLogger(__name__)
 
@@ -42,9 +44,10 @@ class ChatRequest:
     request_id: str
     is_reply: bool
     mode: str = "chat"
+    images: tuple[Image, ...] = ()  # forwarded as prompt parts by the agent dialect only (§9)
 
 
-def _status_of(value: Any) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -100,9 +103,9 @@ class Turn:
             self.seen_events = True
             self._emit(event)
 
-    def finish(self, reason: str) -> None:
+    def finish(self, reason: str, context_tokens: int | None = None) -> None:
         if not self.ended:
-            self._emit(UpstreamFinish(reason=reason))
+            self._emit(UpstreamFinish(reason=reason, context_tokens=context_tokens))
             self.ended = True
 
     def fail(self, error: ApiError) -> None:
@@ -125,7 +128,7 @@ class Turn:
         result = answer.result()
         if isinstance(result, dict) and (result.get("success") is False or result.get("isSuccess") is False):
             message = result.get("errorMessage") or result.get("errorMsg") or result.get("message") or "chat refused"
-            self.fail(classify_failure(str(message), _status_of(result.get("status") or result.get("statusCode"))))
+            self.fail(classify_failure(str(message), _int_or_none(result.get("status") or result.get("statusCode"))))
 
     async def cancel(self) -> None:
         raise NotImplementedError
@@ -192,7 +195,7 @@ class ClassicTurn(Turn):
                 self.push(ThinkDelta(text))
         elif method == "chat/finish":
             # The plugin checks `statusCode == 200`; a finish without any status is taken as success.
-            status = _status_of(params.get("statusCode"))
+            status = _int_or_none(params.get("statusCode"))
             reason = str(params.get("reason") or "")
             if status in (None, 200):
                 self.finish(reason)
@@ -224,6 +227,8 @@ class ClassicDialect:
         self._control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
 
     async def start_turn(self, req: ChatRequest, emit: Emit) -> Turn:
+        if req.images:  # attaching images to chat/ask is unconfirmed (§8)
+            raise images_need_agent_dialect()
         turn = ClassicTurn(self._rpc, req, emit, self._control_timeout)
         ask = self._rpc.request("chat/ask", classic_ask_params(req), self._rpc_timeout)
         ask.add_done_callback(turn.on_prompt_answered)
@@ -248,7 +253,7 @@ async def acp_new_session(rpc: RpcConnection, cwd: str, timeout: float) -> str:
     return str(session_id)
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """ACP content is a part, a list of parts, or (leniently) a bare string."""
     if isinstance(content, str):
         return content
@@ -256,7 +261,7 @@ def _content_text(content: Any) -> str:
         text = content.get("text")
         return text if isinstance(text, str) else ""
     if isinstance(content, list):
-        return "".join(_content_text(part) for part in content)
+        return "".join(content_text(part) for part in content)
     return ""
 
 
@@ -269,21 +274,22 @@ class AcpTurn(Turn):
         self.acp_session_id = acp_session_id
         self._prompt_answered = False
         self._finish_reason: str | None = None
+        self._context_tokens: int | None = None
 
     def on_prompt_answered(self, answer: asyncio.Future) -> None:
         super().on_prompt_answered(answer)
         self._prompt_answered = True
         if self._finish_reason is not None:
-            self.finish(self._finish_reason)
+            self.finish(self._finish_reason, self._context_tokens)
 
     def _on_chat_finish(self, reason: str) -> None:
         """chat_finish carries no verdict; a failed turn shows as an error on the prompt's reply, which
         follows it. Wait for that reply briefly, then finish anyway, since it may never come (§9)."""
         if self._prompt_answered:
-            self.finish(reason)
+            self.finish(reason, self._context_tokens)
             return
         self._finish_reason = reason
-        asyncio.get_running_loop().call_later(ACP_FINISH_GRACE_SEC, self.finish, reason)
+        asyncio.get_running_loop().call_later(ACP_FINISH_GRACE_SEC, self.finish, reason, self._context_tokens)
 
     def translate(self, method: str, params: dict) -> None:
         update = params.get("update") if method == "session/update" else None
@@ -291,16 +297,19 @@ class AcpTurn(Turn):
             return
         kind = update.get("sessionUpdate")
         if kind == "agent_message_chunk":
-            text = _content_text(update.get("content"))
+            text = content_text(update.get("content"))
             if text:
                 self.push(TextDelta(text))
         elif kind == "agent_thought_chunk":
-            text = _content_text(update.get("content"))
+            text = content_text(update.get("content"))
             if text:
                 self.push(ThinkDelta(text))
+        elif kind == "notification" and update.get("type") == "context_usage":
+            data = update.get("data") if isinstance(update.get("data"), dict) else {}
+            self._context_tokens = _int_or_none(data.get("usedTokens"))
         elif kind == "notification" and update.get("type") == "chat_finish":
             data = update.get("data") if isinstance(update.get("data"), dict) else {}
-            status = _status_of(data.get("statusCode"))
+            status = _int_or_none(data.get("statusCode"))
             reason = str(data.get("reason") or "")
             if status in (None, 200):
                 self._on_chat_finish(reason)
@@ -310,6 +319,11 @@ class AcpTurn(Turn):
     async def cancel(self) -> None:
         params = {"sessionId": self.acp_session_id, "_meta": {ACP_REQUEST_ID: self.req.request_id}}
         await _best_effort(self.rpc.notify("session/cancel", params), "session/cancel")
+
+
+def _image_part(image: Image) -> dict:
+    """An ACP image content part: inline base64 `data`, or a `uri` for an image the client gave by URL."""
+    return {"type": "image", "mimeType": image.media_type or "image/png", "uri": image.url, "data": image.data}
 
 
 class AcpDialect:
@@ -335,7 +349,7 @@ class AcpDialect:
         turn = AcpTurn(self._rpc, req, emit, acp_session_id)
         params = {
             "sessionId": acp_session_id,
-            "prompt": [{"type": "text", "text": req.question}],
+            "prompt": [{"type": "text", "text": req.question}, *(_image_part(image) for image in req.images)],
             "_meta": {ACP_REQUEST_ID: req.request_id},
         }
         # Its reply may be {stopReason}, null, or come late: only an error from it counts (§9).

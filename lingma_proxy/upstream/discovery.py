@@ -112,6 +112,24 @@ def _desktop_candidates(environ: Mapping[str, str], home: Path, tag: str) -> lis
     return []  # no desktop app for Linux is known
 
 
+class NoAttachTarget(LookupError):
+    pass
+
+
+def attach_url(setting: str, home: Path) -> str:
+    """The URL to attach to: the configured ws:// URL, or (auto) the one an IDE's .info file names now."""
+    if setting != "auto":
+        return setting
+    url = find_attach_target(home, os.environ)
+    if url is None:
+        raise NoAttachTarget(
+            "lingma.attach is auto but no running Lingma was found: ~/.lingma/vscode/sharedClientCache/.info.json "
+            "(or .info) is missing or names a process that is gone. Start the IDE's Lingma, or set "
+            "lingma.attach: ws://127.0.0.1:PORT"
+        )
+    return url
+
+
 def find_attach_target(home: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """ws://127.0.0.1:<port>/ of a Lingma an IDE (or the desktop app) is running, from its .info file."""
     for info_path in _shared_client_info_paths(home, environ or {}):
@@ -124,7 +142,7 @@ def find_attach_target(home: Path, environ: Mapping[str, str] | None = None) -> 
             _log.debug("%s holds no websocketPort", info_path)
             continue
         if pid is not None and not _pid_alive(pid):
-            _log.info("ignoring %s: its Lingma (pid %s) is gone", info_path, pid)
+            _log.debug("ignoring %s: its Lingma (pid %s) is gone", info_path, pid)
             continue
         return f"ws://127.0.0.1:{port}/"
     return None

@@ -15,6 +15,7 @@ from ..config import AccountConfig, Config
 from ..errors import ApiError
 from ..redact import Redactor
 from .client import LingmaClient, connect_client
+from .discovery import attach_url
 from .process import LingmaProcess, free_port
 
 log = logging.getLogger("lingma_proxy.pool")
@@ -32,7 +33,7 @@ class Upstream:
     kind: str  # "lingma" | "simulator"
     command: list[str]  # executable argv prefix; empty in attach mode
     env: dict[str, str] = field(default_factory=dict)  # extra env for the child (simulator settings only)
-    attach_url: str = ""
+    attach: str = ""  # "" spawns children; "auto" or a ws:// URL attaches to a Lingma someone else runs
 
 
 class Instance:
@@ -46,6 +47,7 @@ class Instance:
         self.in_flight = 0
         self.logged_in = False
         self.user_name = ""
+        self.dialect = ""  # settled by the first connection's probe, then reused on every restart (§9)
         self.restarts = 0
         self.last_error = ""
         self.process: LingmaProcess | None = None
@@ -73,6 +75,7 @@ class Instance:
             "state": self.state,
             "in_flight": self.in_flight,
             "logged_in": self.logged_in,
+            "dialect": self.dialect or None,
             "restarts": self.restarts,
             "last_error": self.last_error or None,
         }
@@ -103,7 +106,7 @@ class Pool:
         self.cfg = cfg
         self.upstream = upstream
         self.redactor = redactor
-        self.instances = self._plan_instances(cfg)
+        self.instances = self.plan_instances(cfg)
         self.in_flight = 0
         self.rejections = 0
         self.restart_listeners: list[Callable[[Instance], None]] = []
@@ -117,8 +120,14 @@ class Pool:
         self._health_task: asyncio.Task | None = None
         self._closing = False
 
+    @property
+    def dialects(self) -> set[str]:
+        """The chat dialects the instances have settled on so far (§9)."""
+        return {inst.dialect for inst in self.instances if inst.dialect}
+
     @staticmethod
-    def _plan_instances(cfg: Config) -> list[Instance]:
+    def plan_instances(cfg: Config) -> list[Instance]:
+        """The instances this config runs, in order; the first is the one single-instance tools look at."""
         base = Path(cfg.lingma.work_dir)
         if cfg.lingma.attach != "off":
             return [Instance("attached", base / "attached", None)]
@@ -151,8 +160,12 @@ class Pool:
         try:
             url = await self._launch(inst)
             inst.client = await connect_client(
-                url, rpc_timeout=self.cfg.lingma.rpc_timeout, dialect_setting=self.cfg.lingma.dialect
+                url,
+                rpc_timeout=self.cfg.lingma.rpc_timeout,
+                dialect_setting=inst.dialect or self.cfg.lingma.dialect,
+                probe_timeout=self.cfg.lingma.dialect_probe_sec,
             )
+            inst.dialect = inst.client.dialect_name
             inst.client.on_close(lambda inst=inst, gen=inst.generation: self._lost(inst, gen, "connection closed"))
             await self.refresh_login(inst)
             inst.last_error = ""
@@ -164,8 +177,9 @@ class Pool:
             self._schedule_restart(inst)
 
     async def _launch(self, inst: Instance) -> str:
-        if self.upstream.attach_url:
-            return self.upstream.attach_url
+        if self.upstream.attach:
+            # Looked up on every (re)connect: an IDE that restarts its Lingma moves it to a new port.
+            return attach_url(self.upstream.attach, Path.home())
         inst.work_dir.mkdir(parents=True, exist_ok=True)
         if self.prepare_work_dir is not None:
             self.prepare_work_dir(inst)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
+from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse
 from .fields import (
     as_list,
     as_object,
@@ -92,7 +92,7 @@ def _decode_message(raw: Any, path: str) -> list[Message]:
         return [Message(role=role, text=content)]
     content_path = param_at(path, "content")
     texts: list[str] = []
-    images = 0
+    images: list[Image] = []
     calls: list[ToolUse] = []
     results: list[Message] = []
     for index, block in enumerate(as_list(content, content_path)):
@@ -106,7 +106,7 @@ def _decode_message(raw: Any, path: str) -> list[Message]:
             _require_role(role, "user", kind, block_path)
             results.append(_tool_result(block, block_path))
         else:
-            images += _read_block(kind, block, block_path, texts)
+            _read_block(kind, block, block_path, texts, images)
     if role == "assistant":
         return [Message(role="assistant", text=join_text(texts), tool_calls=calls, images=images)]
     if texts or images or not results:
@@ -114,15 +114,25 @@ def _decode_message(raw: Any, path: str) -> list[Message]:
     return results
 
 
-def _read_block(kind: str, block: dict, path: str, texts: list[str]) -> int:
-    """Collect the text of a content block into `texts`; return the images it holds."""
+def _read_block(kind: str, block: dict, path: str, texts: list[str], images: list[Image]) -> None:
+    """Collect a content block's text into `texts` and its image into `images`."""
     if kind == "text":
         texts.append(as_str(required(block, "text", path), param_at(path, "text")))
     elif kind == "image":
-        return 1
+        images.append(_image(block.get("source")))
     elif kind == "document":
         texts.append(DOCUMENT_PLACEHOLDER)
-    return 0
+
+
+def _image(source: Any) -> Image:
+    """`{"type": "base64", "media_type", "data"}` or `{"type": "url", "url"}`; anything else is a placeholder."""
+    if not isinstance(source, dict):
+        return Image()
+    if source.get("type") == "base64" and isinstance(source.get("data"), str):
+        return Image(media_type=str(source.get("media_type") or ""), data=source["data"])
+    if source.get("type") == "url" and isinstance(source.get("url"), str):
+        return Image(url=source["url"])
+    return Image()
 
 
 def _require_role(role: str, expected: str, kind: str, path: str) -> None:
@@ -144,7 +154,7 @@ def _tool_result(block: dict, path: str) -> Message:
     content = block.get("content")
     content_path = param_at(path, "content")
     texts: list[str] = []
-    images = 0
+    images: list[Image] = []
     if isinstance(content, str):
         texts.append(content)
     elif content is not None:
@@ -152,7 +162,7 @@ def _tool_result(block: dict, path: str) -> Message:
             inner_path = param_at(content_path, index)
             inner = as_object(inner, inner_path)
             kind = as_str(required(inner, "type", inner_path), param_at(inner_path, "type"))
-            images += _read_block(kind, inner, inner_path, texts)
+            _read_block(kind, inner, inner_path, texts, images)
     return Message(
         role="tool",
         text=join_text(texts),

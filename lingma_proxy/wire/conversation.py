@@ -31,12 +31,32 @@ class ToolUse:
     arguments: str  # JSON object text, as the client sent it back
 
 
+@dataclass(slots=True, frozen=True)
+class Image:
+    """An image part as the client sent it: inline base64 `data` with its media type, or a `url`.
+
+    Only the agent dialect can forward images, and only in the newest turn (product.md §6a); anywhere
+    else an image becomes a placeholder in the prompt text.
+    """
+
+    media_type: str = ""
+    data: str = ""  # base64, without any `data:` prefix
+    url: str = ""  # a remote URL, when the client sent one instead of the bytes
+
+
+def image_from_url(url: str) -> Image:
+    """OpenAI and Responses carry an image as one URL string: a `data:` URL holds the bytes inline."""
+    if url.startswith("data:") and ";base64," in url:
+        header, data = url[len("data:"):].split(";base64,", 1)
+        return Image(media_type=header, data=data)
+    return Image(url=url)
+
+
 @dataclass(slots=True)
 class Message:
     """One turn. System/developer messages inside the history keep their place as role "system".
 
-    A tool result is its own Message(role="tool") with `tool_call_id`; images are counted, not carried,
-    because the classic dialect cannot take them (product.md §6a).
+    A tool result is its own Message(role="tool") with `tool_call_id`.
     """
 
     role: Role
@@ -45,7 +65,7 @@ class Message:
     tool_call_id: str | None = None
     tool_name: str | None = None
     is_error: bool = False
-    images: int = 0
+    images: list[Image] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -62,10 +82,3 @@ class Conversation:
     stream: bool = False
     thinking: bool = False  # the client asked to see reasoning (Anthropic `thinking` enabled/adaptive)
     affinity_key: str | None = None  # OpenAI `user`, Anthropic metadata.user_id, Responses prompt_cache_key
-
-    def newest_user_index(self) -> int:
-        """Index of the last user message, or -1; session reuse splits the history here."""
-        for index in range(len(self.messages) - 1, -1, -1):
-            if self.messages[index].role == "user":
-                return index
-        return -1

@@ -2,7 +2,7 @@
 
 Choices made where the spec leaves room:
 - `input_audio` and `file` content parts are a 400 (nothing upstream could read them); unknown
-  part types too, as OpenAI does. `image_url` parts are counted for product.md §6a.
+  part types too, as OpenAI does. `image_url` parts are kept for product.md §6a.
 - `response_format` json_object / json_schema adds a one-line instruction to `conv.system`.
 - A legacy assistant `function_call` gets the id `legacy_call_<message index>`, and a later
   `role: "function"` result is linked to the newest such call of the same name.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
+from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
 from .fields import (
     arguments_text,
     as_list,
@@ -122,16 +122,16 @@ def _decode_messages(raw_messages: list) -> list[Message]:
     return messages
 
 
-def _content(value: Any, param: str) -> tuple[str, int]:
-    """Text and image count of a string or a list of content parts."""
+def _content(value: Any, param: str) -> tuple[str, list[Image]]:
+    """Text and images of a string or a list of content parts."""
     if value is None:
-        return "", 0
+        return "", []
     if isinstance(value, str):
-        return value, 0
+        return value, []
     if not as_list(value, param):
         raise invalid_value(param, "expected a string or a non-empty array of content parts.")
     texts: list[str] = []
-    images = 0
+    images: list[Image] = []
     for index, part in enumerate(value):
         path = param_at(param, index)
         part = as_object(part, path)
@@ -139,12 +139,19 @@ def _content(value: Any, param: str) -> tuple[str, int]:
         if kind in ("text", "refusal"):
             texts.append(as_str(required(part, kind, path), param_at(path, kind)))
         elif kind == "image_url":
-            images += 1
+            images.append(_image(part))
         elif kind in ("input_audio", "file"):
             raise invalid_value(param_at(path, "type"), f"'{kind}' content is not supported by this server.")
         else:
             raise invalid_value(param_at(path, "type"), f"unsupported content part type '{kind}'.")
     return join_text(texts), images
+
+
+def _image(part: dict) -> Image:
+    """`{"image_url": {"url": ...}}`, or leniently the bare URL string some clients send."""
+    value = part.get("image_url")
+    url = value.get("url") if isinstance(value, dict) else value
+    return image_from_url(url) if isinstance(url, str) else Image()
 
 
 def _assistant(raw: dict, path: str, index: int) -> Message:

@@ -3,7 +3,7 @@
 Choices made where the spec leaves room (Codex evolves fast, so this side is lenient):
 - Unknown input item types and content part types are ignored; `reasoning` items are dropped.
 - `input_file` parts become "[file omitted]" (a tool output may carry one; a 400 would end the
-  agent session for good); `input_image` parts are counted for product.md §6a.
+  agent session for good); `input_image` parts are kept for product.md §6a.
 - Unknown tool types (`namespace`, `web_search`, …) are ignored and listed in
   `ResponsesOptions.ignored_tool_types` so that the handler can log them.
 - With `previous_response_id`, the stored messages (that response's input and output) come first;
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import bad_request
-from .conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
+from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
 from .fields import (
     arguments_text,
     as_list,
@@ -229,11 +229,11 @@ def _append_function_call(item: dict, path: str, messages: list[Message]) -> Non
         messages.append(Message(role="assistant", tool_calls=[call]))
 
 
-def _content(value: Any, param: str) -> tuple[str, int]:
+def _content(value: Any, param: str) -> tuple[str, list[Image]]:
     if isinstance(value, str):
-        return value, 0
+        return value, []
     texts: list[str] = []
-    images = 0
+    images: list[Image] = []
     for index, part in enumerate(as_list(value, param)):
         path = param_at(param, index)
         part = as_object(part, path)
@@ -243,7 +243,8 @@ def _content(value: Any, param: str) -> tuple[str, int]:
         elif kind == "refusal":
             texts.append(as_str(required(part, "refusal", path), param_at(path, "refusal")))
         elif kind == "input_image":
-            images += 1
+            url = part.get("image_url")  # a file_id image has no bytes here: it can only be a placeholder
+            images.append(image_from_url(url) if isinstance(url, str) else Image())
         elif kind == "input_file":
             texts.append(FILE_PLACEHOLDER)
     return join_text(texts), images

@@ -92,12 +92,15 @@ def _http_port_of_child(proxy_pid: int, work_dir: Path) -> int:
 
 
 def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                wait_ready: bool = True, timeout: float = 60.0) -> Proxy:
+                wait_ready: bool = True, timeout: float = 60.0, dialect: str | None = None) -> Proxy:
+    """`dialect` picks the simulator's chat dialect (classic or acp); the proxy still probes it itself."""
     port = free_port()
-    base = {
+    base: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "log_level": "debug"},
         "lingma": {"binary": "simulator", "work_dir": str(tmp / "instances"), "health_interval_sec": 2.0},
     }
+    if dialect:
+        base["lingma"]["simulator"] = {"dialect": dialect}
     cfg = deep_merge(base, config or {})
     cfg_path = tmp / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -111,7 +114,9 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, 
         )
     proxy = Proxy(process, port, tmp, log_path, cfg)
     if wait_ready:
-        wait_until_ready(proxy, timeout)
+        health = wait_until_ready(proxy, timeout)
+        # The proxy probes the dialect itself (lingma.dialect: auto): it must have found the one asked for.
+        assert not dialect or health["upstream"]["dialect"] == dialect, health
     return proxy
 
 

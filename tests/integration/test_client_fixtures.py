@@ -40,12 +40,12 @@ FIXTURES = sorted(path.stem for path in CLIENTS.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
-def fixtures_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def fixtures_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
     config = {
         "auth": {"api_keys": [API_KEY]},
         "lingma": {"simulator": {"scenario": str(SCENARIOS / "api_client_fixtures.yaml")}},
     }
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("client_fixtures")), config)
+    proxy = start_proxy(Path(tmp_path_factory.mktemp("client_fixtures")), config, dialect=sim_dialect)
     yield proxy
     proxy.stop()
 

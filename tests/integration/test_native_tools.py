@@ -7,6 +7,8 @@ import json
 import openai
 import pytest
 
+pytestmark = pytest.mark.usefixtures("sim_dialect")
+
 SCENARIO = """
 rules:
   - match: "read the notes"

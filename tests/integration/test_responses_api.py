@@ -25,9 +25,9 @@ TEXT_ITEM_EVENTS = [
 
 
 @pytest.fixture(scope="module")
-def responses_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def responses_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
     config = {"lingma": {"simulator": {"scenario": str(SCENARIOS / "api_responses.yaml")}}}
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("responses")), config)
+    proxy = start_proxy(Path(tmp_path_factory.mktemp("responses")), config, dialect=sim_dialect)
     yield proxy
     proxy.stop()
 

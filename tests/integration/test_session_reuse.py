@@ -21,7 +21,7 @@ import pytest
 
 from .proxy_harness import Proxy, start_proxy, wait_until_ready
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("sim_dialect")]
 
 SLOW_MARK = "SLOW-REPLY"
 CALL_MARK = "CALL-THE-TOOL"
@@ -136,9 +136,9 @@ def assert_deltas(proxy: Proxy, first: dict, later: list[dict], new_texts: list[
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
+def proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
     tmp = Path(tmp_path_factory.mktemp("session_reuse"))
-    started = start_proxy(tmp, scenario_config(tmp))
+    started = start_proxy(tmp, scenario_config(tmp), dialect=sim_dialect)
     yield started
     started.stop()
 
@@ -317,10 +317,10 @@ def test_reuse_off_resends_everything_every_turn(make_proxy, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
+def pair(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
     """Two logged-in simulator instances, a-0 and b-0 (a fresh simulator work dir starts logged in)."""
     tmp = Path(tmp_path_factory.mktemp("session_affinity"))
-    started = start_proxy(tmp, scenario_config(tmp, {"accounts": [{"name": "a"}, {"name": "b"}]}))
+    started = start_proxy(tmp, scenario_config(tmp, {"accounts": [{"name": "a"}, {"name": "b"}]}), dialect=sim_dialect)
     try:
         wait_for(lambda: sum(i["state"] == "ready" for i in started.health()["instances"]) == 2, "both instances")
         yield started

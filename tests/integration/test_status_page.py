@@ -57,6 +57,8 @@ def test_the_page_is_one_self_contained_html_document(proxies):
     assert "<style>" in html and "<script>" in html
     assert EXTERNAL_REF.findall(html) == []
     assert not re.search(r"https?://", html), "no absolute URL at all: snippets are built from window.location"
+    head = httpx.head(f"{proxies['open'].url}/", timeout=10)  # Claude Code's probe on every run
+    assert head.status_code == 200 and head.content == b""
 
 
 def test_the_page_needs_no_token_but_the_status_does(proxies):

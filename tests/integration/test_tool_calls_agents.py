@@ -59,13 +59,13 @@ AGENTS = [
 
 
 @pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_agents")
+def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
+    yield from module_proxy(tmp_path_factory, "tools_agents", sim_dialect)
 
 
 @pytest.fixture(scope="module")
-def emulation_off_proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_off", {"tools": {"emulation": "off"}})
+def emulation_off_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
+    yield from module_proxy(tmp_path_factory, "tools_off", sim_dialect, {"tools": {"emulation": "off"}})
 
 
 def load(agent: Agent) -> dict:

@@ -37,8 +37,8 @@ MAX_TOKENS = 1024
 
 
 @pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_anthropic")
+def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
+    yield from module_proxy(tmp_path_factory, "tools_anthropic", sim_dialect)
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ NAMED_GET_WEATHER = {"type": "function", "function": {"name": "get_weather"}}
 
 
 @pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_openai")
+def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
+    yield from module_proxy(tmp_path_factory, "tools_openai", sim_dialect)
 
 
 @pytest.fixture(scope="module")

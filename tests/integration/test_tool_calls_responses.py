@@ -36,8 +36,8 @@ STREAM_MODES = pytest.mark.parametrize("stream", [True, False], ids=["stream", "
 
 
 @pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_responses")
+def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
+    yield from module_proxy(tmp_path_factory, "tools_responses", sim_dialect)
 
 
 @pytest.fixture(scope="module")

@@ -102,11 +102,13 @@ def assert_no_leak(*texts: str) -> None:
         assert "<tool_call" not in text and "</tool_call" not in text, text
 
 
-def module_proxy(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict | None = None) -> Iterator[Proxy]:
+def module_proxy(
+    tmp_path_factory: pytest.TempPathFactory, name: str, dialect: str, config: dict | None = None
+) -> Iterator[Proxy]:
     """Body of a module-scoped fixture: one proxy on the tools scenario, stopped at teardown."""
     # One simulator instance, so that its status page sees every ask.
     base = {"lingma": {"instances_per_account": 1, "simulator": {"scenario": str(SCENARIO)}}}
-    proxy = start_proxy(Path(tmp_path_factory.mktemp(name)), deep_merge(base, config or {}))
+    proxy = start_proxy(Path(tmp_path_factory.mktemp(name)), deep_merge(base, config or {}), dialect=dialect)
     yield proxy
     proxy.stop()
 

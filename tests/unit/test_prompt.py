@@ -17,7 +17,7 @@ from lingma_proxy.prompt import (
     render_turn,
 )
 from lingma_proxy.tools.parser import ActionBlockParser
-from lingma_proxy.wire.conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
+from lingma_proxy.wire.conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,8 +33,8 @@ def _texts(content) -> str:
     return "\n".join(part["text"] for part in content if part.get("type") in ("text", "input_text", "output_text"))
 
 
-def _images(content) -> int:
-    return 0 if isinstance(content, (str, type(None))) else sum(part.get("type") == "image" for part in content)
+def _images(content) -> list[Image]:
+    return [] if isinstance(content, (str, type(None))) else [Image() for part in content if part.get("type") == "image"]
 
 
 def decode_anthropic(body: dict) -> Conversation:
@@ -187,7 +187,7 @@ def agent_conversation(**overrides) -> Conversation:
         system="You are a coding agent.",
         tools=[BASH],
         messages=[
-            Message("user", "List the files.", images=2),
+            Message("user", "List the files.", images=[Image(), Image()]),
             Message("assistant", "Let me look.", tool_calls=[ToolUse("toolu_abc", "Bash", '{"command": "ls"}')]),
             Message("tool", "a.txt\nb.txt\n", tool_call_id="toolu_abc", is_error=True),
             Message("user", "Thanks, now count them."),
@@ -248,7 +248,7 @@ def test_tool_results_are_numbered_by_call_order_and_keep_their_text():
             Message("user", "go"),
             Message("assistant", "", tool_calls=calls),
             Message("tool", "  second  ", tool_call_id="c2"),
-            Message("tool", "", tool_call_id="c1", images=1),
+            Message("tool", "", tool_call_id="c1", images=[Image()]),
             Message("tool", "orphan", tool_call_id="zzz", tool_name="Read"),
         ],
     )

@@ -6,26 +6,21 @@ from pathlib import Path
 
 from lingma_proxy.config import AccountConfig, AuthConfig, Config, ServerConfig
 from lingma_proxy.startup_summary import auth_posture_lines, auth_warnings, local_url, summary_lines, upstream_label
-from lingma_proxy.upstream.client import LingmaClient
-from lingma_proxy.upstream.dialects import AcpDialect, ClassicDialect
 from lingma_proxy.upstream.pool import Instance, Upstream
-from lingma_proxy.upstream.rpc import RpcConnection
 
 SIMULATOR = Upstream(kind="simulator", command=["python", "-m", "lingma_proxy.simulator"])
 
 
 def connected(inst: Instance, dialect: str) -> Instance:
-    """An instance holding a client of the given dialect (never connected: the summary only reads names)."""
-    rpc = RpcConnection("ws://127.0.0.1:1/")
-    chosen = AcpDialect(rpc, 10.0, "/tmp") if dialect == "acp" else ClassicDialect(rpc, 10.0)
-    inst.client = LingmaClient(rpc, rpc_timeout=10.0, dialect=chosen)
+    """An instance that has settled on a dialect, as the pool records it after the first connection."""
+    inst.dialect = dialect
     return inst
 
 
 def test_upstream_labels_name_the_binary_the_simulator_or_the_attach_url():
     assert upstream_label(SIMULATOR) == "simulator"
     assert upstream_label(Upstream(kind="lingma", command=["/opt/lingma/Lingma"])) == "binary /opt/lingma/Lingma"
-    attached = Upstream(kind="lingma", command=[], attach_url="ws://127.0.0.1:36510/")
+    attached = Upstream(kind="lingma", command=[], attach="ws://127.0.0.1:36510/")
     assert upstream_label(attached) == "attached ws://127.0.0.1:36510/"
 
 

@@ -14,7 +14,7 @@ from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, TextDelta, ThinkDelta, ToolCall, Usage
 from lingma_proxy.wire.anthropic import DOCUMENT_PLACEHOLDER, decode_messages_request
 from lingma_proxy.wire.anthropic_encoder import AnthropicEncoder
-from lingma_proxy.wire.conversation import Conversation, Message
+from lingma_proxy.wire.conversation import Conversation, Image, Message
 from tests.unit.wire_sdk import anthropic_client, run, sse_payloads
 
 pytestmark = pytest.mark.timeout(60)
@@ -81,7 +81,7 @@ def test_decode_tool_round_trip_puts_results_before_the_rest_of_the_turn():
                             "cache_control": {"type": "ephemeral"},
                             "content": [{"type": "text", "text": "denied"}, {"type": "image", "source": {}}],
                         },
-                        {"type": "image", "source": {}},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}},
                         {"type": "document", "source": {}},
                     ],
                 },
@@ -98,9 +98,12 @@ def test_decode_tool_round_trip_puts_results_before_the_rest_of_the_turn():
         "Read",
         "denied",
         True,
-        1,
+        [Image()],
     )
-    assert (conv.messages[3].text, conv.messages[3].images) == ("and then?\n\n" + DOCUMENT_PLACEHOLDER, 1)
+    assert (conv.messages[3].text, conv.messages[3].images) == (
+        "and then?\n\n" + DOCUMENT_PLACEHOLDER,
+        [Image(media_type="image/jpeg", data="/9j/4AAQ")],
+    )
 
 
 def test_decode_tools_and_choices():

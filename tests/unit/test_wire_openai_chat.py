@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, Latency, TextDelta, ThinkDelta, ToolCall, Usage
-from lingma_proxy.wire.conversation import Conversation, Message
+from lingma_proxy.wire.conversation import Conversation, Image, Message
 from lingma_proxy.wire.openai_chat import decode_chat_request
 from lingma_proxy.wire.openai_chat_encoder import ChatCompletionsEncoder
 from tests.unit.wire_sdk import openai_client, run, sse_payloads
@@ -50,7 +50,7 @@ def test_decode_maps_every_role_and_links_tool_results_to_their_call():
             messages=[
                 {"role": "developer", "content": "be brief"},
                 {"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-                {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "x"}}]},
+                {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}]},
                 {
                     "role": "assistant",
                     "content": None,
@@ -68,7 +68,7 @@ def test_decode_maps_every_role_and_links_tool_results_to_their_call():
     assert roles == ["system", "system", "user", "assistant", "tool", "assistant", "tool"]
     assert conv.messages[0].text == "be brief"
     assert conv.messages[1].text == "a\n\nb"
-    assert (conv.messages[2].text, conv.messages[2].images) == ("look", 1)
+    assert (conv.messages[2].text, conv.messages[2].images) == ("look", [Image(media_type="image/png", data="iVBORw0K")])
     call = conv.messages[3].tool_calls[0]
     assert (call.id, call.name, call.arguments) == ("call_1", "Read", "{\"p\":1}")
     assert (conv.messages[4].tool_call_id, conv.messages[4].tool_name, conv.messages[4].text) == ("call_1", "Read", "file text")

@@ -10,7 +10,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, Latency, TextDelta, ThinkDelta, ToolCall, Usage
-from lingma_proxy.wire.conversation import Message
+from lingma_proxy.wire.conversation import Image, Message
 from lingma_proxy.wire.responses import ResponsesOptions, ResponseStore, decode_responses_request
 from lingma_proxy.wire.responses_encoder import ResponsesEncoder
 from tests.unit.wire_sdk import openai_client, run, sse_payloads
@@ -43,7 +43,7 @@ def test_decode_items_roles_calls_and_outputs():
             "input": [
                 {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "dev"}]},
                 {"role": "user", "content": "plain"},
-                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": "x"}]},
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": "https://example.com/cat.png"}]},
                 {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "secret"}]},
                 {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "calling"}]},
                 {"type": "function_call", "call_id": "call_1", "name": "exec", "arguments": "{\"cmd\":\"ls\"}"},
@@ -61,11 +61,11 @@ def test_decode_items_roles_calls_and_outputs():
     )
     assert conv.system == "be terse"
     assert [m.role for m in conv.messages] == ["system", "user", "user", "assistant", "tool", "tool"]
-    assert conv.messages[2].images == 1
+    assert conv.messages[2].images == [Image(url="https://example.com/cat.png")]
     assistant = conv.messages[3]
     assert assistant.text == "calling" and [c.id for c in assistant.tool_calls] == ["call_1", "call_2"]
     assert (conv.messages[4].tool_name, conv.messages[4].text) == ("exec", "a.txt")
-    assert (conv.messages[5].text, conv.messages[5].images) == ("b", 1)
+    assert (conv.messages[5].text, conv.messages[5].images) == ("b", [Image()])  # a file_id image: no bytes
     assert "secret" not in json.dumps([m.text for m in conv.messages])
     assert conv.affinity_key == "thread-1"
     assert options.store is False and options.reasoning == {"summary": "auto"}
