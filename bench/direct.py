@@ -48,8 +48,8 @@ class DirectCaller:
 
 
 @contextlib.asynccontextmanager
-async def direct_upstream(tmp: Path) -> AsyncIterator[tuple[SimInstance, LingmaClient]]:
+async def direct_upstream(tmp: Path, dialect: str = "classic") -> AsyncIterator[tuple[SimInstance, LingmaClient]]:
     """A simulator child with the bench scenario, and one connected client (like one proxy instance)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    async with running_simulator(tmp, rules=scenario_rules(), name="bench-direct") as sim:
+    async with running_simulator(tmp, rules=scenario_rules(), dialect=dialect, name="bench-direct") as sim:
         yield sim, await sim.client(rpc_timeout=60.0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time to first token (issue 4): what the proxy adds to the simulator's own first chunk.
 
-    .venv/bin/python bench/ttfb.py [-n 50] [--quick]
+    .venv/bin/python bench/ttfb.py [-n 50] [--quick] [--dialect classic|acp]
 
 Direct: our IPC client asks the simulator and stops the clock at the first non-empty TextDelta.
 Proxy: a streaming request over HTTP (kept-alive connection) to lingma-proxy in front of an identical
@@ -55,11 +55,11 @@ def row(label: str, direct_ms: list[float], proxy_ms: list[float]) -> str:
     return f"  {label:<28} {stats(direct_ms)}   {stats(proxy_ms)}   {stats(differences)}"
 
 
-async def measure(tmp: Path, rounds: int) -> str:
+async def measure(tmp: Path, rounds: int, dialect: str) -> str:
     prompt = PROMPTS["small"]
-    target, _ = start_lingma_proxy(tmp / "proxy")
+    target, _ = start_lingma_proxy(tmp / "proxy", {"lingma": {"simulator": {"dialect": dialect}}})
     try:
-        async with direct_upstream(tmp / "direct") as (_sim, client):
+        async with direct_upstream(tmp / "direct", dialect) as (_sim, client):
             direct = DirectCaller(client, prompt)
             openai = HttpCaller(target.url, "/v1/chat/completions", chat_body("auto", prompt, True), True,
                                 {"Authorization": f"Bearer {API_KEY}"})
@@ -76,7 +76,8 @@ async def measure(tmp: Path, rounds: int) -> str:
     header = f"  {'ms':<28} {'direct':>8} {'':>8}   {'proxy':>8} {'':>8}   {'added':>8} {'':>8}"
     sub = f"  {'':<28} {'p50':>8} {'p90':>8}   {'p50':>8} {'p90':>8}   {'p50':>8} {'p90':>8}"
     return "\n".join([
-        f"time to first token, small prompt, {rounds} interleaved pairs (client and server share this machine's cores)",
+        f"time to first token, {dialect} dialect, small prompt, {rounds} interleaved pairs "
+        "(client and server share this machine's cores)",
         header, sub, *rows,
         "  added = proxy − direct for each pair: HTTP in and out, decoding, prompt rendering, token counting, SSE",
     ])
@@ -86,9 +87,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50, help="pairs per API (default 50)")
     parser.add_argument("--quick", action="store_true", help="15 pairs per API")
+    parser.add_argument("--dialect", choices=("classic", "acp"), default="classic", help="the simulator's chat dialect")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lingma-ttfb-") as tmp:
-        print(asyncio.run(measure(Path(tmp), 15 if args.quick else args.n)))
+        print(asyncio.run(measure(Path(tmp), 15 if args.quick else args.n, args.dialect)))
     return 0
 
 

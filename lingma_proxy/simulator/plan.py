@@ -22,6 +22,9 @@ _RECALLS = (
 )
 
 
+_SPEAKER_LABEL = re.compile(r"\[\w+\]$")
+
+
 @dataclass(frozen=True)
 class ReplyPlan:
     answer: str
@@ -44,7 +47,8 @@ def default_reply(question: str, session_questions: list[str]) -> str:
                 found = statement.findall(earlier)
                 if found:
                     return reply.format(found[-1])
-    lines = [line.strip() for line in question.splitlines() if line.strip()]
+    # A transcript ends on a speaker label such as "[Assistant]": echo the last line that says something.
+    lines = [line.strip() for line in question.splitlines() if line.strip() and not _SPEAKER_LABEL.match(line.strip())]
     snippet = lines[-1][:SNIPPET_CHARS] if lines else ""
     return f"Simulated reply (turn {len(session_questions)}): {snippet}"
 

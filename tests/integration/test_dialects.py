@@ -258,3 +258,12 @@ def test_attach_auto_with_a_stale_info_file_says_so_in_one_clear_line(make_proxy
     lines = [line for line in proxy.log_text().splitlines() if "no running Lingma was found" in line]
     assert lines and "Traceback" not in proxy.log_text()
     assert "lingma.attach: ws://127.0.0.1:PORT" in lines[0]
+
+
+def test_the_embedded_simulator_echoes_the_users_words_not_the_transcripts_speaker_label(make_proxy):
+    """What a new user sees first: a system prompt makes a transcript, which ends on "[Assistant]"."""
+    proxy = make_proxy()
+    reply = _openai(proxy).chat.completions.create(
+        model="auto", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]
+    )
+    assert reply.choices[0].message.content == "Simulated reply (turn 1): hello there"
