@@ -12,7 +12,9 @@ DEFAULT_CHUNK_CHARS = 8
 SLOW_TOKENS_DELAY_SEC = 0.3
 SNIPPET_CHARS = 120
 DEFAULT_RPC_ERROR = "failed to get user plan info: HTTP status 500"
-DEFAULT_FINISH_ERROR = "model service error: HTTP status 500"
+# The real binary words its business errors this way ("failed to get user plan info: HTTP status 404", §4);
+# the agent dialect has no statusCode field, so the status travels only in this text.
+FINISH_ERROR = "model service error: HTTP status {}"
 
 # Deterministic memory: (a question, the earlier statement it recalls, the reply). The word pair
 # is the protocol probe's two-turn check.
@@ -73,7 +75,7 @@ def plan_reply(rule: Rule | None, question: str, session_questions: list[str]) -
         first_token_delay_sec=rule.first_token_delay_ms / 1000,
         chunk_delay_sec=chunk_delay_ms / 1000,
         fault=rule.fault,
-        fault_message=rule.message or DEFAULT_FINISH_ERROR,
+        fault_message=rule.message or FINISH_ERROR.format(rule.status_code or 500),
         status_code=rule.status_code or 500,
         native_tool=rule.native_tool,
     )

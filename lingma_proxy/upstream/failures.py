@@ -24,11 +24,14 @@ _CONTEXT_TOO_LONG = re.compile(
     re.I,
 )
 _RETRY_AFTER = re.compile(r"retry.?after\D{0,5}(\d+)", re.I)
+_HTTP_STATUS = re.compile(r"HTTP status (\d{3})\b", re.I)  # as in "failed to get user plan info: HTTP status 404"
 
 
 def classify_failure(message: str, status: int | None = None) -> ApiError:
     """Map an upstream failure (message and optional HTTP-like status) to the ApiError clients see."""
     message = _REDACTOR.redact(message or "unknown error")
+    if status is None and (quoted := _HTTP_STATUS.search(message)):
+        status = int(quoted.group(1))  # the agent dialect reports a failure only as text
     if status == 401 or _NOT_LOGGED_IN.search(message):
         return ApiError(
             "unavailable",

@@ -34,9 +34,14 @@ def module_proxy(factory: pytest.TempPathFactory, name: str, config: dict, env: 
     proxy.stop()
 
 
-def module_proxies(factory: pytest.TempPathFactory, configs: dict[str, dict]) -> Iterator[dict[str, Proxy]]:
+def module_proxies(
+    factory: pytest.TempPathFactory, configs: dict[str, dict], dialect: str | None = None
+) -> Iterator[dict[str, Proxy]]:
     """Body of a module-scoped fixture: several proxies started side by side, stopped at teardown."""
-    proxies = {name: start_proxy(Path(factory.mktemp(name)), config, wait_ready=False) for name, config in configs.items()}
+    proxies = {
+        name: start_proxy(Path(factory.mktemp(name)), config, wait_ready=False, dialect=dialect)
+        for name, config in configs.items()
+    }
     try:
         for proxy in proxies.values():
             wait_until_ready(proxy)

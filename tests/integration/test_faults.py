@@ -41,11 +41,11 @@ LOGIN_HINT = "python lingma_proxy.py login"
 
 
 @pytest.fixture(scope="module")
-def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proxy]]:
+def proxies(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[dict[str, Proxy]]:
     quick_timeout = scenario_config("faults_upstream", {"lingma": {"rpc_timeout": 2}})
     configs = {api: quick_timeout for api in APIS}
     configs["slow"] = scenario_config("faults_upstream")  # the default rpc_timeout outlasts a slow first token
-    yield from module_proxies(tmp_path_factory, configs)
+    yield from module_proxies(tmp_path_factory, configs, sim_dialect)
 
 
 def on_every_api(check: Callable[[str], None]) -> None:
