@@ -157,8 +157,12 @@ class Pool:
     async def _start_instance(self, inst: Instance) -> None:
         inst.state = "starting"
         inst.generation += 1
+        began = time.monotonic()
+        # A real binary can take many seconds to start: say what is happening while it does.
+        log.info("instance %s: %s", inst.name, "connecting" if self.upstream.attach else "starting Lingma")
         try:
             url = await self._launch(inst)
+            log.info("instance %s: %s is up, handshake and dialect next", inst.name, url)
             inst.client = await connect_client(
                 url,
                 rpc_timeout=self.cfg.lingma.rpc_timeout,
@@ -169,6 +173,8 @@ class Pool:
             inst.client.on_close(lambda inst=inst, gen=inst.generation: self._lost(inst, gen, "connection closed"))
             await self.refresh_login(inst)
             inst.last_error = ""
+            who = f"logged in as {inst.user_name}" if inst.logged_in else "NOT logged in"
+            log.info("instance %s: ready in %.1fs, %s dialect, %s", inst.name, time.monotonic() - began, inst.dialect, who)
         except Exception as exc:  # any start failure leaves a failed instance that is retried with backoff
             inst.state = "failed"
             inst.last_error = self.redactor.redact(f"start failed: {exc}")
