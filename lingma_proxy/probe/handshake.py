@@ -9,7 +9,7 @@ from lingma_proxy.probe.report import FAIL, PASS, CheckResult
 from lingma_proxy.probe.state import ProbeState, elapsed_ms
 from lingma_proxy.redact import MASK, is_secret_key
 from lingma_proxy.upstream.client import DEFAULT_PROBE_TIMEOUT_SEC, connect_client, initialize_params
-from lingma_proxy.upstream.dialects import CONTROL_TIMEOUT_SEC, acp_new_session
+from lingma_proxy.upstream.dialects import CONTROL_TIMEOUT_SEC, acp_try_session
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
 
 # auth/status fields whose values identify the user or grant access: shown by length only (§4).
@@ -62,7 +62,7 @@ async def _session_new_fact(rpc: RpcConnection, cwd: str) -> str:
     """What session/new does here, the evidence behind the dialect decision of check 4 (§9)."""
     started = time.monotonic()
     try:
-        await acp_new_session(rpc, cwd, DEFAULT_PROBE_TIMEOUT_SEC)
+        await acp_try_session(rpc, cwd, DEFAULT_PROBE_TIMEOUT_SEC)
     except RpcError as err:
         return f"session/new on a separate connection: error {err.code} {err.message!r} after {elapsed_ms(started)}"
     except RpcTimeout:

@@ -24,7 +24,7 @@ from lingma_proxy.upstream.dialects import (
     ClassicDialect,
     Dialect,
     Turn,
-    acp_new_session,
+    acp_try_session,
     timestamp_ms,
 )
 from lingma_proxy.upstream.failures import api_error_from_rpc
@@ -270,7 +270,7 @@ async def connect_client(
 async def _probe_dialect(rpc: RpcConnection, cwd: str, timeout: float) -> str:
     """§9: a session id from session/new means the agent dialect; an error or silence means classic."""
     try:
-        await acp_new_session(rpc, cwd, timeout)
+        await acp_try_session(rpc, cwd, timeout)
     except (RpcError, RpcTimeout):
         return "classic"
     return "acp"

@@ -253,6 +253,15 @@ async def acp_new_session(rpc: RpcConnection, cwd: str, timeout: float) -> str:
     return str(session_id)
 
 
+async def acp_try_session(rpc: RpcConnection, cwd: str, timeout: float) -> None:
+    """§9's dialect test: only the agent dialect answers session/new with a session id (RpcError or
+    RpcTimeout otherwise). The session is deleted at once, so that testing leaves nothing in the
+    user's history on the desktop app."""
+    session_id = await acp_new_session(rpc, cwd, timeout)
+    delete = rpc.call("chat/deleteSessionById", {"sessionId": session_id}, min(timeout, CONTROL_TIMEOUT_SEC))
+    await _best_effort(delete, "deleting the dialect probe's session")
+
+
 def content_text(content: Any) -> str:
     """ACP content is a part, a list of parts, or (leniently) a bare string."""
     if isinstance(content, str):

@@ -157,13 +157,16 @@ def test_a_classic_binary_that_never_answers_session_new_is_taken_as_classic(mak
     assert reply.choices[0].message.content
 
 
-def test_healthz_names_each_instances_dialect_and_the_probe_ran_once(make_proxy):
+def test_healthz_names_each_instances_dialect_and_the_probe_leaves_no_session_behind(make_proxy):
     proxy = make_proxy({"accounts": [{"name": "a"}, {"name": "b"}]}, dialect="acp")
     deadline = time.monotonic() + 30
     while not all(i["dialect"] == "acp" for i in proxy.health()["instances"]):
         assert time.monotonic() < deadline, proxy.health()
         time.sleep(0.2)
     assert proxy.health()["upstream"]["dialect"] == "acp"
+    for instance in (0, 1):  # the desktop app lists sessions: the probe's own is deleted again at once
+        status = proxy.sim_status(instance)
+        assert len(status["deleted_sessions"]) == 1 and status["ask_count"] == 0
 
 
 # ---- attach mode -----------------------------------------------------------------------------
