@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 import anthropic
 import openai
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -54,13 +55,16 @@ def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Prox
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object], what: str) -> None:
-    WebDriverWait(driver, WAIT_SEC, poll_frequency=0.2).until(condition, message=f"timed out waiting for {what}")
+    # The page re-renders every poll: an element found a moment ago may be gone; look again.
+    WebDriverWait(driver, WAIT_SEC, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)).until(
+        condition, message=f"timed out waiting for {what}"
+    )
 
 
 def text_of(driver: WebDriver, selector: str) -> str:
-    """textContent, so hidden elements (snippet tabs not shown) count too."""
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].get_attribute("textContent") if found else ""
+    """textContent (so hidden snippet tabs count too), found and read in one step, as the page re-renders."""
+    script = "const found = document.querySelector(arguments[0]); return found ? found.textContent : '';"
+    return driver.execute_script(script, selector)
 
 
 def counter(driver: WebDriver, name: str) -> str:
