@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from ..config import AccountConfig, Config, secret_values
-from ..login.bundles import export_bundle, import_bundle
+from ..login.bundles import clone_work_dir
 from ..login.manager import LoginManager
 from ..logs import setup_logging
 from ..redact import Redactor
@@ -91,9 +91,7 @@ def clone_login(source: Path, target: Path, label: str) -> bool:
     """Copy a logged-in work dir the way a session bundle travels; False when `source` holds no login."""
     if not (source / "cache" / "user").is_file():
         return False
-    # Taken while its Lingma may be running: SQLite may be caught mid-write, which only this
-    # throwaway copy can notice; the login files themselves are small and rewritten whole.
-    import_bundle(export_bundle(source), target, label)
+    clone_work_dir(source, target, label)
     return True
 
 

@@ -236,3 +236,11 @@ def import_bundle(
     except OSError as exc:
         raise _rejected(account_name, f"writing into {work_dir} failed: {exc.strerror or exc}") from None
     return written
+
+
+def clone_work_dir(source: Path, target: Path, label: str) -> int:
+    """Copy a work dir the way a session bundle carries a login (without logs/, .info* and sockets; §7).
+
+    Returns the number of files copied. The source may belong to a running Lingma: its SQLite may be
+    caught mid-write, which only the copy can notice; the login files are small and rewritten whole."""
+    return import_bundle(export_bundle(source), target, label)

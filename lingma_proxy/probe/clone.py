@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from lingma_proxy.login.bundles import clone_work_dir
 from lingma_proxy.probe.report import FAIL, PASS, CheckResult
 from lingma_proxy.probe.state import ProbeState
-from lingma_proxy.probe.target import Target, clone_work_dir
+from lingma_proxy.probe.target import Target
 from lingma_proxy.upstream.client import connect_client
 
 NAME = "cloned work dir"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lingma_proxy.app import choose_upstream
 from lingma_proxy.config import Config
-from lingma_proxy.login.bundles import REQUIRED_FILES, BundleError, export_bundle, import_bundle
+from lingma_proxy.login.bundles import REQUIRED_FILES, BundleError, clone_work_dir
 from lingma_proxy.probe.report import home_relative
 from lingma_proxy.redact import Redactor
 from lingma_proxy.upstream.discovery import attach_url
@@ -41,11 +41,6 @@ def describe(upstream: Upstream) -> str:
     if upstream.kind == "simulator":
         return "simulator"
     return home_relative(upstream.command[0])
-
-
-def clone_work_dir(source: Path, target: Path, label: str) -> int:
-    """Copy a logged-in work dir by the session-bundle rules; returns the number of files copied."""
-    return import_bundle(export_bundle(source), target, label)
 
 
 class Target:

@@ -362,7 +362,10 @@ class AcpDialect:
             "_meta": {ACP_REQUEST_ID: req.request_id},
         }
         # Its reply may be {stopReason}, null, or come late: only an error from it counts (§9).
-        self._rpc.request("session/prompt", params, self._rpc_timeout).add_done_callback(turn.on_prompt_answered)
+        # The reply only comes once the stream has ended, so give it longer than the stream's own idle
+        # timeout (ChatStream): a hang is then always reported the same way, whichever dialect ran.
+        prompt_timeout = self._rpc_timeout + CONTROL_TIMEOUT_SEC
+        self._rpc.request("session/prompt", params, prompt_timeout).add_done_callback(turn.on_prompt_answered)
         return turn
 
     async def _session_for(self, req: ChatRequest) -> str:
