@@ -14,7 +14,7 @@ from lingma_proxy.framing import FrameDecoder, FramingError
 from lingma_proxy.simulator.chat import ChatEngine
 from lingma_proxy.simulator.classic import Handler
 from lingma_proxy.simulator.peer import Peer, RpcError
-from lingma_proxy.simulator.settings import SIM_VERSION
+from lingma_proxy.simulator.settings import SIM_DESKTOP_VERSION, SIM_VERSION
 from lingma_proxy.simulator.stats import SimStats
 
 log = logging.getLogger("lingma.sim")
@@ -33,7 +33,8 @@ def _starts_a_frame(text: str) -> bool:
 
 
 def initialize_result(dialect: str) -> dict[str, Any]:
-    result: dict[str, Any] = {"serverInfo": {"name": "lingma", "version": SIM_VERSION}, "capabilities": _CAPABILITIES}
+    version = SIM_DESKTOP_VERSION if dialect == "acp" else SIM_VERSION
+    result: dict[str, Any] = {"serverInfo": {"name": "lingma", "version": version}, "capabilities": _CAPABILITIES}
     if dialect == "acp":
         result["protocolVersion"] = 1
         result["agentCapabilities"] = {"loadSession": False, "promptCapabilities": {"image": True}}

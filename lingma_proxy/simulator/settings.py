@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SIM_VERSION = "2.11.1-sim"
+SIM_VERSION = "2.11.1-sim"  # the plugin binary's line (classic dialect)
+SIM_DESKTOP_VERSION = "0.7.0-sim"  # the desktop app's runtime reports 0.7.x (agent dialect, §3)
 DIALECTS = ("classic", "acp")
 RPC_TIMEOUT_SEC = 120.0  # how long a native tool call waits for its result, as the real binary's RPC timeout
 

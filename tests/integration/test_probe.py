@@ -51,7 +51,8 @@ def test_every_check_passes_against_the_simulator(tmp_path, capsys, dialect):
     assert re.search(rf"^  dialect: +{dialect}$", report, re.MULTILINE), report
     assert "upstream:     simulator" in report
     assert "probe: 9 passed, 0 failed, 0 skipped" in report
-    assert "serverInfo: name 'lingma'" in block(report, 1)
+    version = "2.11.1-sim" if dialect == "classic" else "0.7.0-sim"  # plugin binary vs desktop runtime (§3)
+    assert f"serverInfo: name 'lingma', version '{version}'" in block(report, 1)
     stream = block(report, 5)
     delta = "chat/answer" if dialect == "classic" else "session/update:agent_message_chunk"
     assert re.search(rf"{re.escape(delta)}×\d+ \(1 empty\)", stream), stream
