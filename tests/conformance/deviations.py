@@ -174,7 +174,8 @@ RESPONSES_AS_READ = Leniency(
     "Responses, read as Codex needs (clients.md): unknown tool types, reasoning items, item "
     "references and unknown item and content types are ignored, as are item ids, status and phase "
     "and the annotations of earlier output; an item without a type is a message; call ids are "
-    "opaque; history arguments may be omitted or an object; images are counted and files become a "
+    "opaque; history arguments may be omitted or an object; images are kept (forwarded only through "
+    "the agent dialect) and files become a "
     "placeholder; include, stream_options, background, truncation and service_tier are accepted "
     "unread (the answer always comes synchronously, untruncated, from the one tier); reasoning "
     "effort and summary and text verbosity take any string, so that values newer than the spec "
@@ -252,7 +253,8 @@ ANTHROPIC_AS_READ = Leniency(
     "citations, server tools and their results, thinking blocks, output_config, "
     "context_management, service_tier, other system block types, newer thinking types) is "
     "accepted unread, as Claude Code's requests need (clients.md). Tool ids are opaque; images are "
-    "counted and documents become a placeholder; an empty text block is taken as empty text.",
+    "kept (forwarded only through the agent dialect) and documents become a placeholder; an empty text "
+    "block is taken as empty text.",
     _anthropic_as_read,
 )
 
