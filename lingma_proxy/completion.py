@@ -234,7 +234,9 @@ class _Turn:
         )
         self.stored = self.service.sessions.enabled
 
-    async def _stream(self, question: str, is_reply: bool, images: list[Image] | None = None) -> AsyncIterator[OutputEvent]:
+    async def _stream(
+        self, question: str, is_reply: bool, images: list[Image] | None = None
+    ) -> AsyncIterator[OutputEvent]:
         request = ChatRequest(
             question=question,
             images=tuple(images or ()),

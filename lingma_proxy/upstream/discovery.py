@@ -113,7 +113,7 @@ def _desktop_candidates(environ: Mapping[str, str], home: Path, tag: str) -> lis
 
 
 class NoAttachTarget(LookupError):
-    pass
+    """lingma.attach is auto and no live IDE Lingma is advertised; the pool retries with backoff."""
 
 
 def attach_url(setting: str, home: Path) -> str:

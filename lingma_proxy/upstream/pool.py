@@ -174,7 +174,8 @@ class Pool:
             await self.refresh_login(inst)
             inst.last_error = ""
             who = f"logged in as {inst.user_name}" if inst.logged_in else "NOT logged in"
-            log.info("instance %s: ready in %.1fs, %s dialect, %s", inst.name, time.monotonic() - began, inst.dialect, who)
+            took = time.monotonic() - began
+            log.info("instance %s: ready in %.1fs, %s dialect, %s", inst.name, took, inst.dialect, who)
         except Exception as exc:  # any start failure leaves a failed instance that is retried with backoff
             inst.state = "failed"
             inst.last_error = self.redactor.redact(f"start failed: {exc}")
