@@ -103,6 +103,16 @@ class Turn:
             self.seen_events = True
             self._emit(event)
 
+    def finish_reason(self, data: dict) -> str | None:
+        """The reason of a successful finish (statusCode 200, or none at all: the plugin checks `== 200`);
+        any other status fails the turn, and gives None."""
+        status = _int_or_none(data.get("statusCode"))
+        reason = str(data.get("reason") or "")
+        if status in (None, 200):
+            return reason
+        self.fail(classify_failure(reason or f"chat finished with status {status}", status))
+        return None
+
     def finish(self, reason: str, context_tokens: int | None = None) -> None:
         if not self.ended:
             self._emit(UpstreamFinish(reason=reason, context_tokens=context_tokens))
@@ -194,13 +204,9 @@ class ClassicTurn(Turn):
             if text:
                 self.push(ThinkDelta(text))
         elif method == "chat/finish":
-            # The plugin checks `statusCode == 200`; a finish without any status is taken as success.
-            status = _int_or_none(params.get("statusCode"))
-            reason = str(params.get("reason") or "")
-            if status in (None, 200):
+            reason = self.finish_reason(params)
+            if reason is not None:
                 self.finish(reason)
-            else:
-                self.fail(classify_failure(reason or f"chat finished with status {status}", status))
         # chat/process_step_callback, session/title/update, tool/call/sync: already acked, nothing to show.
 
     def _replacement_suffix(self, full_text: str) -> str:
@@ -313,17 +319,12 @@ class AcpTurn(Turn):
             text = content_text(update.get("content"))
             if text:
                 self.push(ThinkDelta(text))
-        elif kind == "notification" and update.get("type") == "context_usage":
+        elif kind == "notification":
             data = update.get("data") if isinstance(update.get("data"), dict) else {}
-            self._context_tokens = _int_or_none(data.get("usedTokens"))
-        elif kind == "notification" and update.get("type") == "chat_finish":
-            data = update.get("data") if isinstance(update.get("data"), dict) else {}
-            status = _int_or_none(data.get("statusCode"))
-            reason = str(data.get("reason") or "")
-            if status in (None, 200):
+            if update.get("type") == "context_usage":
+                self._context_tokens = _int_or_none(data.get("usedTokens"))
+            elif update.get("type") == "chat_finish" and (reason := self.finish_reason(data)) is not None:
                 self._on_chat_finish(reason)
-            else:
-                self.fail(classify_failure(reason or f"chat finished with status {status}", status))
 
     async def cancel(self) -> None:
         params = {"sessionId": self.acp_session_id, "_meta": {ACP_REQUEST_ID: self.req.request_id}}
