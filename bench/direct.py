@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from httpclient import Sample
 from workloads import scenario_rules

@@ -13,8 +13,8 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import tornado.httpserver
 import tornado.web
@@ -56,7 +56,10 @@ def _message_events(message: dict, reply: str, usage: dict) -> Iterator[bytes]:
 
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
     yield event("message_start", {"type": "message_start", "message": start})
-    yield event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    yield event(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    )
     for piece in split_chunks(reply):
         delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
         yield event("content_block_delta", delta)

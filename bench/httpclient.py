@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 # A delta with at least one character of text: OpenAI `"content":"x`, Anthropic `"text":"x`. Servers
 # differ in JSON spacing (LiteLLM writes `"text": "x"`), hence the \s*.
@@ -103,7 +104,9 @@ class HttpConnection:
                 watcher.feed((await reader.readexactly(size + 2))[:-2])
                 if hang_up and watcher.first_token is not None:
                     self.close()
-                    return Sample(True, time.perf_counter() - started, watcher.first_token, watcher.events, hung_up=True)
+                    return Sample(
+                        True, time.perf_counter() - started, watcher.first_token, watcher.events, hung_up=True
+                    )
             while await reader.readline() not in (b"\r\n", b""):  # trailers
                 pass
         elif b"content-length" in headers:

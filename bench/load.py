@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load and soak (issue 10): N concurrent streaming clients through one proxy for a fixed time.
+"""Load and soak: N concurrent streaming clients through one proxy for a fixed time.
 
     .venv/bin/python bench/load.py [--duration 60] [--concurrency 200] [--disconnects 0.1] [--quick]
 
@@ -65,7 +65,12 @@ def _poll(read, done, timeout: float) -> tuple[object, float]:
 def drained(proxy: Proxy) -> dict:
     in_flight, in_flight_s = _poll(lambda: proxy.health()["in_flight"], lambda v: v == 0, DRAIN_TIMEOUT_SEC)
     active, active_s = _poll(lambda: proxy.sim_status()["active_chats"], lambda v: v == 0, DRAIN_TIMEOUT_SEC)
-    return {"in_flight": in_flight, "in_flight_drain_s": in_flight_s, "active_chats": active, "active_chats_drain_s": active_s}
+    return {
+        "in_flight": in_flight,
+        "in_flight_drain_s": in_flight_s,
+        "active_chats": active,
+        "active_chats_drain_s": active_s,
+    }
 
 
 def report(args: argparse.Namespace, run: Run, before: dict, after: dict, peak: float | None, drain: dict) -> str:
@@ -82,16 +87,22 @@ def report(args: argparse.Namespace, run: Run, before: dict, after: dict, peak: 
         f"  errors                       {len(run.errors):>10,}   target 0  {'PASS' if not run.errors else 'FAIL'}",
         f"  first token p50 / p99 ms     {_ms(percentile(first, 50))} / {_ms(percentile(first, 99))}",
         f"  proxy RSS MB before / peak / after   {before['rss']} / {peak} / {after['rss']}",
-        f"  proxy open fds before / after        {before['fds']} / {after['fds']}"
-        f"   {'no growth' if after['fds'] is not None and before['fds'] is not None and after['fds'] <= before['fds'] else 'GREW'}",
+        f"  proxy open fds before / after        {before['fds']} / {after['fds']}   {_fd_verdict(before, after)}",
         f"  simulator children before / after    {before['children']} / {after['children']}",
-        f"  proxy in_flight after        {drain['in_flight']:>10}   (reached in {drain['in_flight_drain_s']:.1f} s) target 0"
-        f"  {'PASS' if drain['in_flight'] == 0 else 'FAIL'}",
-        f"  simulator active_chats after {drain['active_chats']:>10}   (reached in {drain['active_chats_drain_s']:.1f} s) "
-        f"target 0  {'PASS' if drain['active_chats'] == 0 else 'FAIL'}",
+        f"  proxy in_flight after        {drain['in_flight']:>10}   "
+        f"(reached in {drain['in_flight_drain_s']:.1f} s) target 0  {'PASS' if drain['in_flight'] == 0 else 'FAIL'}",
+        f"  simulator active_chats after {drain['active_chats']:>10}   "
+        f"(reached in {drain['active_chats_drain_s']:.1f} s) target 0  "
+        f"{'PASS' if drain['active_chats'] == 0 else 'FAIL'}",
     ]
     lines += [f"  error x{count}: {error}" for error, count in errors.most_common(5)]
     return "\n".join(lines)
+
+
+def _fd_verdict(before: dict, after: dict) -> str:
+    if after["fds"] is None or before["fds"] is None:
+        return "GREW"
+    return "no growth" if after["fds"] <= before["fds"] else "GREW"
 
 
 def _ms(seconds: float | None) -> str:
@@ -106,7 +117,9 @@ def process_state(proxy: Proxy) -> dict:
 async def soak(proxy: Proxy, args: argparse.Namespace) -> tuple[Run, float | None]:
     rng = random.Random(args.seed)
     async with PeakRss(proxy.process.pid, interval=0.5) as peak:
-        run = await timed_loop(lambda: StreamingClient(proxy.url, args.disconnects, rng), args.duration, args.concurrency)
+        run = await timed_loop(
+            lambda: StreamingClient(proxy.url, args.disconnects, rng), args.duration, args.concurrency
+        )
     return run, peak.peak_mb
 
 

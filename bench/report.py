@@ -1,12 +1,12 @@
-"""The run's table: one column per target, one block per workload, then the ratios beside issue 11's targets."""
+"""The run's table: one column per target, one block per workload, then the ratios beside their targets."""
 
 from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 COLUMNS = ("floor", "direct", "lingma-proxy", "litellm")
 COLUMN_WIDTH = 18
@@ -53,7 +53,8 @@ def checks(results: dict) -> list[Check]:
         _get(results, proxy, "stream500", "per_chunk_us"), _get(results, "direct", "stream500", "per_chunk_us")
     )
     ttfb_ms = _difference(
-        _get(results, proxy, "stream500", "first_token_p50_ms"), _get(results, "direct", "stream500", "first_token_p50_ms")
+        _get(results, proxy, "stream500", "first_token_p50_ms"),
+        _get(results, "direct", "stream500", "first_token_p50_ms"),
     )
     floor_share = _ratio(_get(results, proxy, "small_c32", "rps"), _get(results, "floor", "small_c32", "rps"))
     floor_share_c1 = _ratio(_get(results, proxy, "small_c1", "rps"), _get(results, "floor", "small_c1", "rps"))
@@ -62,8 +63,9 @@ def checks(results: dict) -> list[Check]:
     errors = _get(results, proxy, "burst200", "errors")
     rss = _get(results, proxy, "process", "rss_peak_200_streams_mb")
 
-    def check(name: str, value: float | None, unit: str, target: str,
-              ok: Callable[[float], bool] | None = None) -> Check:
+    def check(
+        name: str, value: float | None, unit: str, target: str, ok: Callable[[float], bool] | None = None
+    ) -> Check:
         return Check(name, value, unit, target, None if value is None or ok is None else ok(value))
 
     return [
@@ -96,32 +98,53 @@ def _pair(a: float | None, b: float | None) -> str:
 
 # (label, how to read the cell from one target's results)
 _ROWS: list[tuple[str, list[tuple[str, Callable[[dict], str]]]]] = [
-    ("small non-stream, c=1", [
-        ("requests/s", lambda r: _fmt(r.get("rps"))),
-        ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
-    ]),
-    ("small non-stream, c=32", [
-        ("requests/s", lambda r: _fmt(r.get("rps"))),
-        ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
-    ]),
-    ("stream, 500 chunks, c=1", [
-        ("first token p50 ms", lambda r: _fmt(r.get("first_token_p50_ms"))),
-        ("per chunk µs (total − first token) / 500", lambda r: _fmt(r.get("per_chunk_us"))),
-        ("total p50 ms", lambda r: _fmt(r.get("p50_ms"))),
-    ]),
-    ("200 concurrent streams, 100 chunks each", [
-        ("errors", lambda r: _fmt(r.get("errors"))),
-        ("first token p50 / p99 ms (from connect)", lambda r: _pair(r.get("first_token_p50_ms"), r.get("first_token_p99_ms"))),
-        ("  of which TCP connect, p99 ms", lambda r: _fmt(r.get("connect_p99_ms"))),
-        ("all done in s", lambda r: _fmt(r.get("wall_s"))),
-    ]),
-    ("1 MB prompt, non-stream, c=1", [
-        ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
-    ]),
-    ("agent turn (Claude Code, ~49 KB, 12 tools), stream", [
-        ("first token p50 ms", lambda r: _fmt(r.get("first_token_p50_ms"))),
-        ("total p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
-    ]),
+    (
+        "small non-stream, c=1",
+        [
+            ("requests/s", lambda r: _fmt(r.get("rps"))),
+            ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
+        ],
+    ),
+    (
+        "small non-stream, c=32",
+        [
+            ("requests/s", lambda r: _fmt(r.get("rps"))),
+            ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
+        ],
+    ),
+    (
+        "stream, 500 chunks, c=1",
+        [
+            ("first token p50 ms", lambda r: _fmt(r.get("first_token_p50_ms"))),
+            ("per chunk µs (total − first token) / 500", lambda r: _fmt(r.get("per_chunk_us"))),
+            ("total p50 ms", lambda r: _fmt(r.get("p50_ms"))),
+        ],
+    ),
+    (
+        "200 concurrent streams, 100 chunks each",
+        [
+            ("errors", lambda r: _fmt(r.get("errors"))),
+            (
+                "first token p50 / p99 ms (from connect)",
+                lambda r: _pair(r.get("first_token_p50_ms"), r.get("first_token_p99_ms")),
+            ),
+            ("  of which TCP connect, p99 ms", lambda r: _fmt(r.get("connect_p99_ms"))),
+            ("all done in s", lambda r: _fmt(r.get("wall_s"))),
+        ],
+    ),
+    (
+        "1 MB prompt, non-stream, c=1",
+        [
+            ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
+        ],
+    ),
+    (
+        "agent turn (Claude Code, ~49 KB, 12 tools), stream",
+        [
+            ("first token p50 ms", lambda r: _fmt(r.get("first_token_p50_ms"))),
+            ("total p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
+        ],
+    ),
 ]
 
 _WORKLOAD_KEYS = ["small_c1", "small_c32", "stream500", "burst200", "big1mb", "agent"]
@@ -145,18 +168,24 @@ def machine_line() -> str:
     model = ""
     try:
         model = next(
-            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")), "")
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({model or platform.machine()}), Python {platform.python_version()}, {platform.system()}"
+    cpu = f"{os.cpu_count()} cores ({model or platform.machine()})"
+    return f"{cpu}, Python {platform.python_version()}, {platform.system()}"
 
 
 def table(results: dict, notes: list[str]) -> str:
     columns = [c for c in COLUMNS if c in results]
     header = f"{'workload / metric':<{LABEL_WIDTH}}" + "".join(f"{c:>{COLUMN_WIDTH}}" for c in columns)
     lines = [header, "-" * len(header)]
-    for (title, metrics), key in zip(_ROWS, _WORKLOAD_KEYS):
+    for (title, metrics), key in zip(_ROWS, _WORKLOAD_KEYS, strict=False):
         lines.append(title)
         for label, cell in metrics:
             cells = [cell(results[c].get(key) or {}) if results[c].get(key) else "—" for c in columns]
@@ -166,12 +195,18 @@ def table(results: dict, notes: list[str]) -> str:
         cells = []
         for c in columns:
             process = results[c].get("process") or {}
-            cells.append(_pair(process.get("fds_before"), process.get("fds_after")) if not key else _fmt(process.get(key)))
+            cells.append(
+                _pair(process.get("fds_before"), process.get("fds_after")) if not key else _fmt(process.get(key))
+            )
         lines.append(f"  {label:<{LABEL_WIDTH - 2}}" + "".join(f"{v:>{COLUMN_WIDTH}}" for v in cells))
-    errors = [f"  {c} {key}: {results[c][key]['first_error']}" for c in columns for key in _WORKLOAD_KEYS
-              if isinstance(results[c].get(key), dict) and results[c][key].get("first_error")]
+    errors = [
+        f"  {c} {key}: {results[c][key]['first_error']}"
+        for c in columns
+        for key in _WORKLOAD_KEYS
+        if isinstance(results[c].get(key), dict) and results[c][key].get("first_error")
+    ]
     if errors:
         lines += ["", "first error per workload:"] + errors
-    lines += ["", "ratios and issue 11's targets:"] + [c.line() for c in checks(results)]
+    lines += ["", "ratios and their targets:"] + [c.line() for c in checks(results)]
     lines += [""] + [f"note: {note}" for note in notes]
     return "\n".join(lines)

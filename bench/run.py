@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/run.py [--quick] [--skip-litellm] [--reuse] [--json out.json]
 
-A measurement, not a test: it prints the table and the targets of issue 11 beside the measured values,
+A measurement, not a test: it prints the table and the targets beside the measured values,
 and exits 0 whatever they say (non-zero only when the bench itself cannot run).
 """
 

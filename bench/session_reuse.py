@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Session reuse (issue 7): upstream prompt bytes for a 10-turn agent conversation, reuse on vs off.
+"""Session reuse: upstream prompt bytes for a 10-turn agent conversation, reuse on vs off.
 
     .venv/bin/python bench/session_reuse.py
 
@@ -42,14 +42,17 @@ USER_TURNS = [
 # The model calls read_file whenever the newest message ends with the marker (full prompt or delta alike).
 TOOL_RULE = {
     "match": r"\[\[call-tool\]\]\s*(\[Assistant\]\s*)?$",
-    "reply": '```json action\n{"tool": "read_file", "parameters": {"file_path": "/work/app/module.py"}}\n```',
+    "reply": '```json action\n{"tool": "read_file", "parameters": {"file_path": "/srv/app/module.py"}}\n```',
     "chunk_chars": 64,
 }
 
 
 def file_contents(turn: int) -> str:
     """About 3 KB of plausible source, different each time so nothing is accidentally shared."""
-    lines = [f"def handler_{turn}_{i}(request):  # line {i}\n    return render(request, 'view_{i}.html')\n" for i in range(40)]
+    lines = [
+        f"def handler_{turn}_{i}(request):  # line {i}\n    return render(request, 'view_{i}.html')\n"
+        for i in range(40)
+    ]
     return "".join(lines)
 
 
@@ -116,7 +119,7 @@ def report(off: dict, on: dict) -> str:
         "trips), upstream prompt bytes as counted by the simulator",
         f"{'request':>8} {'reuse off':>12} {'reuse on':>12}",
     ]
-    for index, (a, b) in enumerate(zip(off["per_turn_bytes"], on["per_turn_bytes"]), 1):
+    for index, (a, b) in enumerate(zip(off["per_turn_bytes"], on["per_turn_bytes"], strict=False), 1):
         lines.append(f"{index:>8} {a:>12,} {b:>12,}")
     ratio = off["total_question_bytes"] / on["total_question_bytes"] if on["total_question_bytes"] else float("nan")
     lines += [

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from direct import DirectCaller
 from httpclient import Caller, HttpCaller, closed_loop
@@ -74,7 +74,9 @@ def http_callers(url: str, model: str) -> CallerFactories:
         "agent": ("/v1/messages", agent_body(model), True, anthropic),
     }
     return {
-        kind: (lambda path=path, body=body, stream=stream, headers=headers: HttpCaller(url, path, body, stream, headers))
+        kind: (
+            lambda path=path, body=body, stream=stream, headers=headers: HttpCaller(url, path, body, stream, headers)
+        )
         for kind, (path, body, stream, headers) in bodies.items()
     }
 

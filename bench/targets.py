@@ -12,9 +12,9 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 from workloads import write_scenario
@@ -29,7 +29,11 @@ API_KEY = "sk-bench-" + secrets.token_hex(16)  # every target checks a key, as i
 PROXY_CONFIG = {
     "server": {"log_level": "warning"},
     "auth": {"api_keys": [API_KEY]},
-    "limits": {"max_in_flight": STREAMS_CAPACITY, "max_concurrent_per_instance": STREAMS_CAPACITY, "queue_timeout_sec": 60},
+    "limits": {
+        "max_in_flight": STREAMS_CAPACITY,
+        "max_concurrent_per_instance": STREAMS_CAPACITY,
+        "queue_timeout_sec": 60,
+    },
     "lingma": {"health_interval_sec": 30.0, "rpc_timeout": 60.0},
     "sessions": {"reuse": False},
 }
@@ -73,7 +77,9 @@ def start_floor(tmp: Path) -> Target:
     log = open(tmp / "floor.log", "wb")
     process = subprocess.Popen(
         [sys.executable, str(BENCH / "floor_server.py"), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"

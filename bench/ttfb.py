@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time to first token (issue 4): what the proxy adds to the simulator's own first chunk.
+"""Time to first token: what the proxy adds to the simulator's own first chunk.
 
     .venv/bin/python bench/ttfb.py [-n 50] [--quick] [--dialect classic|acp]
 
@@ -47,7 +47,7 @@ async def paired(direct: Caller, proxied: Caller, rounds: int) -> tuple[list[flo
 
 
 def row(label: str, direct_ms: list[float], proxy_ms: list[float]) -> str:
-    differences = [p - d for d, p in zip(direct_ms, proxy_ms)]
+    differences = [p - d for d, p in zip(direct_ms, proxy_ms, strict=False)]
 
     def stats(values: list[float]) -> str:
         return f"{percentile(values, 50):8.2f} {percentile(values, 90):8.2f}"

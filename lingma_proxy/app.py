@@ -89,8 +89,7 @@ def choose_upstream(cfg: Config) -> Upstream:
             "\n" + "!" * 78 + "\n"
             "!! No Lingma install was found: serving from the embedded Lingma SIMULATOR.\n"
             "!! Replies are canned test output, not a real model. To use your account, set\n"
-            "!! lingma.binary: /path/to/Lingma in config.yaml (or LINGMA_BINARY), or lingma.attach: auto.\n"
-            + "!" * 78
+            "!! lingma.binary: /path/to/Lingma in config.yaml (or LINGMA_BINARY), or lingma.attach: auto.\n" + "!" * 78
         )
     sim = lingma.simulator
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -145,7 +144,7 @@ def _delete_upstream_session(pool: Pool, entry: SessionEntry) -> None:
     async def delete() -> None:
         try:
             await client.delete_session(entry.session_id)
-        except (ApiError, ConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ApiError, ConnectionError) as exc:
             log.debug("could not delete upstream session: %r", exc)
 
     task = asyncio.get_running_loop().create_task(delete())
@@ -192,7 +191,9 @@ async def serve(cfg: Config) -> int:
     services.login.start_background()  # with login.auto_login: logs in logged-out instances as they appear
     await stop.wait()
 
-    log.info("shutting down: no new connections; waiting up to %.0fs for in-flight requests", cfg.server.shutdown_grace_sec)
+    log.info(
+        "shutting down: no new connections; waiting up to %.0fs for in-flight requests", cfg.server.shutdown_grace_sec
+    )
     server.stop()
     deadline = loop.time() + cfg.server.shutdown_grace_sec
     while services.active and loop.time() < deadline:

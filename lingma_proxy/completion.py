@@ -1,7 +1,7 @@
 """One completion, whatever API asked for it: Conversation in, OutputEvents then one Finish out.
 
 Upstream events pass through the reasoning splitter, the tool-call parser, the stop-sequence matcher
-and the max_tokens budget, so every encoder sees the same cleaned stream (design.md).
+and the max_tokens budget, so every encoder sees the same cleaned stream (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from .config import Config
 from .errors import ApiError, bad_request
@@ -115,7 +115,7 @@ class CompletionService:
 
 
 def affinity_key(conv: Conversation) -> str:
-    """The client's own key, else the system prompt, else the first message (product.md §2)."""
+    """The client's own key, else the system prompt, else the first message (docs/features.md §2)."""
     if conv.affinity_key:
         return "client:" + conv.affinity_key
     system = conv.system or next((m.text for m in conv.messages if m.role == "system"), "")
@@ -280,7 +280,7 @@ class _Turn:
             raise
         finally:
             if self.parked_call is None:
-                # Abandoned or cut short: Lingma must stop spending the account's quota (product.md §2).
+                # Abandoned or cut short: Lingma must stop spending the account's quota (docs/features.md §2).
                 await (stream.aclose() if finished else stream.abandon())
 
     async def _hand_over(self, native: NativeToolCall) -> bool:

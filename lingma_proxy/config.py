@@ -324,7 +324,7 @@ def _secrets_in(value: Any, secret: bool = False) -> Iterator[str]:
 
 def secret_values(cfg: Config) -> list[str]:
     """Every non-empty secret, for the log redactor."""
-    # The simulator's default password is public (product.md §9); redacting the word "lingma"
+    # The simulator's default password is public (docs/features.md §9); redacting the word "lingma"
     # would garble every log line, so only a changed one counts as a secret.
     values = list(_secrets_in(cfg))
     if cfg.lingma.simulator.password == SimulatorConfig.password:

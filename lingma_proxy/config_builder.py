@@ -205,7 +205,7 @@ class SchemaBuilder:
                 continue
             if var not in known:
                 # A typo in a section's variable would otherwise be ignored in silence.
-                if var[len(self._env_prefix):].startswith(sections):
+                if var[len(self._env_prefix) :].startswith(sections):
                     close = difflib.get_close_matches(var, known, n=1)
                     raise ConfigError(f"{var}: unknown setting" + (f" (did you mean {close[0]}?)" if close else ""))
                 continue
@@ -268,7 +268,9 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:

@@ -1,4 +1,4 @@
-"""The one event stream every API encoder consumes (design.md: "every API is an encoder over one event stream").
+"""The one event stream every API encoder consumes (docs/architecture.md: one event stream, many encoders).
 
 Upstream dialects produce TextDelta / ThinkDelta / NativeToolCall and end with UpstreamFinish.
 The tool parser turns TextDelta into TextDelta | ToolCall. The response pipeline ends every stream
@@ -8,7 +8,7 @@ with exactly one Finish, or an ApiError handed to the encoder's fail().
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 
 @dataclass(slots=True)
@@ -75,5 +75,5 @@ class Finish:
     latency: Latency = field(default_factory=Latency)
 
 
-UpstreamEvent = Union[TextDelta, ThinkDelta, NativeToolCall, UpstreamFinish]
-OutputEvent = Union[TextDelta, ThinkDelta, ToolCall]
+UpstreamEvent = TextDelta | ThinkDelta | NativeToolCall | UpstreamFinish
+OutputEvent = TextDelta | ThinkDelta | ToolCall

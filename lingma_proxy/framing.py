@@ -1,6 +1,6 @@
 """LSP base-protocol framing (`Content-Length: N\r\n\r\n<json>`) as Lingma uses it over a WebSocket.
 
-Shared by the proxy's RPC layer and the simulator: lingma-protocol.md §2. The length counts UTF-8
+Shared by the proxy's RPC layer and the simulator: docs/protocol.md §2. The length counts UTF-8
 bytes, and a reader must cope with several frames in one message or one frame split across messages.
 """
 

@@ -1,4 +1,4 @@
-"""Whether the newest turn's images can go upstream (product.md §6a, lingma-protocol.md §8, §9).
+"""Whether the newest turn's images can go upstream (docs/features.md §6a, docs/protocol.md §8, §9).
 
 Only the agent dialect takes images, as `prompt` parts, and only for a model the account lists
 with `isVl`. Anything else is a clear 400 before an upstream slot is taken.

@@ -1,8 +1,9 @@
-"""Prometheus metrics (product.md §8), on a registry of our own so nothing global leaks between apps."""
+"""Prometheus metrics (docs/features.md §8), on a registry of our own so nothing global leaks between apps."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,28 +22,49 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "lingma_proxy_requests", "HTTP requests by route, protocol and status", ["route", "protocol", "status"], registry=r
+            "lingma_proxy_requests",
+            "HTTP requests by route, protocol and status",
+            ["route", "protocol", "status"],
+            registry=r,
         )
         self.first_token = Histogram(
-            "lingma_proxy_first_token_seconds", "Time to the first output token", ["protocol"], buckets=_LATENCY_BUCKETS, registry=r
+            "lingma_proxy_first_token_seconds",
+            "Time to the first output token",
+            ["protocol"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.total = Histogram(
-            "lingma_proxy_completion_seconds", "Time to the end of a completion", ["protocol"], buckets=_LATENCY_BUCKETS, registry=r
+            "lingma_proxy_completion_seconds",
+            "Time to the end of a completion",
+            ["protocol"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
-        self.prompt_tokens = Counter("lingma_proxy_prompt_tokens", "Prompt tokens of the conversations clients sent", registry=r)
+        self.prompt_tokens = Counter(
+            "lingma_proxy_prompt_tokens", "Prompt tokens of the conversations clients sent", registry=r
+        )
         self.completion_tokens = Counter("lingma_proxy_completion_tokens", "Completion tokens returned", registry=r)
         self.upstream_prompt_tokens = Counter(
-            "lingma_proxy_upstream_prompt_tokens", "Prompt tokens actually sent upstream (smaller with session reuse)", registry=r
+            "lingma_proxy_upstream_prompt_tokens",
+            "Prompt tokens actually sent upstream (smaller with session reuse)",
+            registry=r,
         )
-        self.client_disconnects = Counter("lingma_proxy_client_disconnects", "Requests abandoned by their client", registry=r)
+        self.client_disconnects = Counter(
+            "lingma_proxy_client_disconnects", "Requests abandoned by their client", registry=r
+        )
         self.tool_parse_failures = Counter(
             "lingma_proxy_tool_parse_failures", "Action blocks rejected (unknown tool, bad JSON, schema)", registry=r
         )
-        self.tool_repairs = Counter("lingma_proxy_tool_repairs", "Repair prompts sent for a missing forced tool call", registry=r)
+        self.tool_repairs = Counter(
+            "lingma_proxy_tool_repairs", "Repair prompts sent for a missing forced tool call", registry=r
+        )
         self.logins = Counter("lingma_proxy_logins", "Login flows by result", ["result"], registry=r)
         r.register(_LiveState(pool, sessions))
 
-    def observe_completion(self, protocol: str, first_token_ms: int | None, total_ms: int, prompt: int, completion: int) -> None:
+    def observe_completion(
+        self, protocol: str, first_token_ms: int | None, total_ms: int, prompt: int, completion: int
+    ) -> None:
         if first_token_ms is not None:
             self.first_token.labels(protocol).observe(first_token_ms / 1000)
         self.total.labels(protocol).observe(total_ms / 1000)
@@ -66,10 +88,14 @@ class _LiveState(Collector):
         yield CounterMetricFamily(
             "lingma_proxy_queue_rejections", "Requests refused with 429 after waiting for a slot", value=pool.rejections
         )
-        states = GaugeMetricFamily("lingma_proxy_instance_state", "1 for each instance's current state", labels=["instance", "state"])
+        states = GaugeMetricFamily(
+            "lingma_proxy_instance_state", "1 for each instance's current state", labels=["instance", "state"]
+        )
         restarts = CounterMetricFamily("lingma_proxy_instance_restarts", "Instance restarts", labels=["instance"])
         in_flight = GaugeMetricFamily("lingma_proxy_instance_in_flight", "Requests per instance", labels=["instance"])
-        rpc_errors = CounterMetricFamily("lingma_proxy_upstream_rpc_errors", "Upstream RPC errors and timeouts", labels=["method"])
+        rpc_errors = CounterMetricFamily(
+            "lingma_proxy_upstream_rpc_errors", "Upstream RPC errors and timeouts", labels=["method"]
+        )
         errors_by_method: dict[str, int] = {}
         for inst in pool.instances:
             for state in _INSTANCE_STATES:
@@ -82,6 +108,8 @@ class _LiveState(Collector):
             rpc_errors.add_metric([method], count)
         yield from (states, restarts, in_flight, rpc_errors)
         stats = self.sessions.stats()
-        yield GaugeMetricFamily("lingma_proxy_session_cache_entries", "Reusable upstream sessions held", value=stats["entries"])
+        yield GaugeMetricFamily(
+            "lingma_proxy_session_cache_entries", "Reusable upstream sessions held", value=stats["entries"]
+        )
         for name in ("hits", "misses", "evictions"):
             yield CounterMetricFamily(f"lingma_proxy_session_cache_{name}", f"Session cache {name}", value=stats[name])

@@ -13,7 +13,7 @@ log = logging.getLogger("lingma_proxy.models")
 
 _CACHE_SEC = 60.0
 _DEFAULT_CONTEXT_WINDOW = 131_072
-# The local list carries no limits (lingma-protocol.md §4), so known keys get published figures.
+# The local list carries no limits (docs/protocol.md §4), so known keys get published figures.
 BUILTIN_CONTEXT_WINDOWS = {
     "auto": 131_072,
     "org_auto": 131_072,

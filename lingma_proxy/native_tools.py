@@ -3,7 +3,7 @@
 With `tools.forward_native` on, an allow-listed call goes to the client as an ordinary tool call and
 the upstream chat is parked, still open, until the client's next request brings the result for that
 call id; the result then goes back through `tool/invokeResult` and the same upstream stream continues
-in the new response (product.md §6). A parked chat whose result never comes is failed back to Lingma
+in the new response (docs/features.md §6). A parked chat whose result never comes is failed back to Lingma
 after `lingma.rpc_timeout`, so it never holds a slot for ever.
 """
 

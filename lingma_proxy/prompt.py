@@ -1,6 +1,6 @@
 """One renderer for all three APIs: a Conversation becomes Lingma's single `questionText`.
 
-`chat/ask` has no system or tools field (lingma-protocol.md §5), so the system prompt, the tool
+`chat/ask` has no system or tools field (docs/protocol.md §5), so the system prompt, the tool
 contract and the transcript are rendered into one string, with a role marker before every turn:
 
     [System]
@@ -22,7 +22,7 @@ contract and the transcript are rendered into one string, with a role marker bef
 A conversation that is a single user message with no system prompt and no tools is sent as its bare
 text: that is how Lingma's own clients ask.
 
-Session reuse (product.md §3), the recipe for sessions.py:
+Session reuse (docs/features.md §3), the recipe for sessions.py:
   1. `start = delta_start(conv)`; when it is not None, the key is a hash of the API key and
      `render_prefix_for_key(conv, start)`. A hit is sent `render_turn(conv, start)` with isReply.
   2. A miss (or start None) sends `render_prompt(conv)` in a new session.
@@ -79,7 +79,7 @@ def render_turn(conv: Conversation, start: int, attach_images: bool = False) -> 
 
 def newest_turn_images(conv: Conversation) -> list[Image]:
     """The images of the newest turn's user messages: the only ones the agent dialect can forward
-    (product.md §6a). The newest turn is everything after the last assistant message, so an image
+    (docs/features.md §6a). The newest turn is everything after the last assistant message, so an image
     the user sent before a run of tool calls is history by the time the tool results come back."""
     return [image for message in _newest_user_messages(conv) for image in message.images]
 

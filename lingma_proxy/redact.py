@@ -1,6 +1,6 @@
 """Keeps secrets out of logs and admin output: known secret values plus the shapes credentials take.
 
-The Lingma binary prints live tokens in its own output (lingma-protocol.md §1, §4), and auth/status
+The Lingma binary prints live tokens in its own output (docs/protocol.md §1, §4), and auth/status
 returns them, so every child-output line and every log record passes through Redactor.redact().
 """
 

@@ -1,4 +1,4 @@
-"""Session reuse: map a conversation's history to the upstream session that already holds it (product.md §3).
+"""Session reuse: map a conversation's history to the upstream session that already holds it (docs/features.md §3).
 
 The key is a hash of the API key, the resolved model and prompt.render_prefix_for_key(): everything the
 conversation's meaning depends on, up to the newest assistant message, in a form that is the same on
@@ -12,8 +12,8 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .config import SessionsConfig
 from .events import ToolCall
@@ -40,7 +40,7 @@ class ReusePlan:
 
 
 def _key(api_key_id: str, model: str, canonical: str) -> str:
-    return hashlib.sha256(f"{api_key_id}\0{model}\0{canonical}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{api_key_id}\0{model}\0{canonical}".encode()).hexdigest()
 
 
 class SessionCache:

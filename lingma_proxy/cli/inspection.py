@@ -6,8 +6,8 @@ Shared by `check` (which reports each step as it goes) and `models` (which only 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..config import AccountConfig, Config
 from ..errors import ApiError

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from ..config import AccountConfig, Config, secret_values
 from ..login.bundles import clone_work_dir
@@ -68,7 +68,7 @@ async def private_instance(cfg: Config, account: AccountConfig | None, upstream:
     """The account's first instance, started in a temporary copy of its work dir.
 
     A proxy may be serving from the configured work dir, and two Lingma processes must not share
-    one; the clone carries the login exactly as a session bundle does (lingma-protocol.md §7).
+    one; the clone carries the login exactly as a session bundle does (docs/protocol.md §7).
     """
     real_root = Path(cfg.lingma.work_dir)
     with tempfile.TemporaryDirectory(prefix="lingma-proxy-", ignore_cleanup_errors=True) as tmp:

@@ -37,7 +37,7 @@ def model_table(models: list[ModelInfo], aliases: dict[str, str]) -> list[str]:
         (m.id, m.display_name, _yes(m.is_reasoning), _yes(m.is_vision), f"{m.context_window:,}") for m in models
     ]
     widths = [max(len(row[col]) for row in rows) for col in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines += [f"alias {alias} -> {target}" for alias, target in aliases.items()]
     return lines
 

@@ -1,4 +1,4 @@
-"""Admin endpoints for logins, session bundles and the raw model list (product.md §7).
+"""Admin endpoints for logins, session bundles and the raw model list (docs/features.md §7).
 
 They take the admin token, or the API keys when no admin token is set (BaseHandler._check_admin).
 """

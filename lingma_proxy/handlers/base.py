@@ -7,7 +7,8 @@ import hmac
 import logging
 import time
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import tornado.web
 import ujson
@@ -323,7 +324,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise asyncio.CancelledError() from None
 
     def _commit_stream_headers(self) -> None:
-        """Headers wait for the first event so that early failures get a real status (product.md §8)."""
+        """Headers wait for the first event so that early failures get a real status (docs/features.md §8)."""
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")

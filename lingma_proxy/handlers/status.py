@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -98,7 +97,7 @@ async def _models(services: Services) -> tuple[list[dict], str | None]:
     """The registry's list, which it caches, so polling does not ask the upstream every time."""
     try:
         models = await services.models.list()
-    except (ApiError, ConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, ApiError, ConnectionError) as exc:
         message = exc.message if isinstance(exc, ApiError) else repr(exc)
         return [], services.redactor.redact(f"model list unavailable: {message}")
     listing = [

@@ -69,7 +69,9 @@ class LoginBrowser:
             missing = "chromium" if not binary else "chromedriver"
             raise BrowserUnavailable(f"no {missing} found for the login (run ./install.sh, or set login.browser)")
         if not headless and _display_missing():
-            raise BrowserUnavailable("a visible browser needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set")
+            raise BrowserUnavailable(
+                "a visible browser needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set"
+            )
         profile = tempfile.TemporaryDirectory(prefix="lingma-login-")
         options = webdriver.ChromeOptions()
         options.binary_location = binary

@@ -1,4 +1,4 @@
-"""Session bundles: a logged-in work dir as a tar.gz, and its safe import (product.md §7, lingma-protocol.md §7).
+"""Session bundles: a logged-in work dir as a tar.gz, and its safe import (docs/features.md §7, docs/protocol.md §7).
 
 A bundle comes from config or the environment, so import treats it as hostile: the whole archive is
 decompressed under a size limit and every member validated before the first byte is written, and
@@ -23,7 +23,7 @@ DEFAULT_MAX_BUNDLE_BYTES = 128 * 1024 * 1024  # uncompressed; a real work dir wi
 _MAX_MEMBERS = 10_000
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1024 * 1024
-# cache/id is also the key that encrypts cache/user: a login needs both (lingma-protocol.md §7).
+# cache/id is also the key that encrypts cache/user: a login needs both (docs/protocol.md §7).
 REQUIRED_FILES = ("cache/id", "cache/user")
 
 

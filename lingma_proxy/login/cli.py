@@ -38,7 +38,9 @@ async def run_login(cfg: Config, account_name: str | None, show_browser: bool) -
                 if status.state == "succeeded":
                     print(f"{inst.name}: logged in as {inst.user_name}")
                 else:
-                    print(f"{inst.name}: login failed: {status.last_error}; see {status.failure_files()}", file=sys.stderr)
+                    print(
+                        f"{inst.name}: login failed: {status.last_error}; see {status.failure_files()}", file=sys.stderr
+                    )
                     failures += 1
         return 1 if failures else 0
     except (CliError, ApiError) as err:
@@ -52,7 +54,7 @@ async def run_export(cfg: Config, account_name: str | None) -> int:
         scoped = _scoped(cfg, pick_account(cfg, account_name), first_only=True)
         async with running_pool(scoped) as (pool, _):
             inst = pool.instances[0]
-        # Exported after the stop: the work dir is quiescent (SQLite WAL, lingma-protocol.md §7).
+        # Exported after the stop: the work dir is quiescent (SQLite WAL, docs/protocol.md §7).
         if not inst.logged_in:
             print(
                 f"lingma-proxy export-session: instance {inst.name} is not logged in; "

@@ -1,4 +1,4 @@
-"""One login attempt (product.md §7, lingma-protocol.md §7): ask Lingma for a login URL, drive the page
+"""One login attempt (docs/features.md §7, docs/protocol.md §7): ask Lingma for a login URL, drive the page
 in the browser, then poll auth/status until Lingma reports the login.
 
 The browser calls block, so each runs in a worker thread; the Lingma calls stay on the event loop.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from selenium.common.exceptions import (
@@ -73,7 +73,9 @@ async def attempt_login(
             if page_error:
                 raise AttemptFailed("the login page reported an error", page_error)
     except TimeoutException:
-        raise AttemptFailed(f"the login page showed neither the login callback nor an error within {timeout:g}s") from None
+        raise AttemptFailed(
+            f"the login page showed neither the login callback nor an error within {timeout:g}s"
+        ) from None
     except WebDriverException as exc:
         raise AttemptFailed(f"browser error: {first_line(exc.msg)}", browser_broken=True) from None
     return await _wait_logged_in(client, deadline, timeout)

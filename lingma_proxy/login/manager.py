@@ -1,4 +1,4 @@
-"""Keeps the pool's instances logged in (product.md §2, §7).
+"""Keeps the pool's instances logged in (docs/features.md §2, §7).
 
 - At most one login flow per instance; requests and admin calls that arrive meanwhile join it.
 - A flow is up to 1 + login.max_retry attempts in one browser, each bounded by login.timeout.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..config import Config
 from ..errors import ApiError
@@ -116,7 +116,9 @@ class LoginManager:
         log.info("instance %s: imported the session bundle of account %r (%d files)", inst.name, account.name, files)
 
     async def login_one(self) -> None:
-        """Start or join the login of one logged-out instance; an ApiError (503) when it fails or outlasts login.timeout."""
+        """Start or join the login of one logged-out instance.
+
+        An ApiError (503) when it fails or outlasts login.timeout."""
         candidates = [inst for inst in self.pool.instances if inst.state == "logged_out" and self.credentials(inst)]
         if not candidates:
             return  # nobody can log in unattended: the pool answers with its how-to-log-in 503
@@ -128,10 +130,11 @@ class LoginManager:
         timeout = self.cfg.login.timeout
         try:
             await asyncio.wait_for(asyncio.shield(self._flow(inst, interactive=False)), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(
                 "unavailable",
-                f"The login of Lingma instance {inst.name} is still running after {timeout:g}s (login.timeout); retry shortly.",
+                f"The login of Lingma instance {inst.name} is still running after {timeout:g}s (login.timeout); "
+                "retry shortly.",
                 code="login_in_progress",
                 retry_after=10,
             ) from None
@@ -226,7 +229,12 @@ class LoginManager:
                     browser = await _open_browser(login.browser, login.headless and not interactive, timeout)
                 try:
                     return await attempt_login(
-                        browser, inst.client, credentials, login.selectors, timeout, self.cfg.lingma.dedicated_domain_url
+                        browser,
+                        inst.client,
+                        credentials,
+                        login.selectors,
+                        timeout,
+                        self.cfg.lingma.dedicated_domain_url,
                     )
                 except AttemptFailed as failure:
                     await self._keep_evidence(inst, status, browser, failure, f"attempt {attempt}/{tries}")

@@ -1,6 +1,6 @@
 """The protocol probe (`python lingma_proxy.py probe`): fixed checks against a real Lingma, a pasteable report.
 
-Its results settle what lingma-protocol.md marks [unverified]: isReply memory, concurrency, the
+Its results settle what docs/protocol.md marks [unverified]: isReply memory, concurrency, the
 finish fields, empty deltas, cloned work dirs.
 """
 

@@ -1,4 +1,4 @@
-"""Checks 5-8: a streamed answer, its finish, two-turn memory, two chats at once (lingma-protocol.md §5, §6, §8)."""
+"""Checks 5-8: a streamed answer, its finish, two-turn memory, two chats at once (docs/protocol.md §5, §6, §8)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ async def check_memory(state: ProbeState) -> CheckResult:
 
 def _order(owners: list[str], names: dict[str, str]) -> str:
     labels = [names.get(owner, "?") for owner in owners]
-    switches = sum(1 for a, b in zip(labels, labels[1:]) if a != b)
+    switches = sum(1 for a, b in zip(labels, labels[1:], strict=False) if a != b)
     if not labels:
         return "no deltas"
     if switches > 1:

@@ -1,4 +1,4 @@
-"""Check 9: does a copy of a logged-in work dir start logged in? (lingma-protocol.md §7, session bundles)"""
+"""Check 9: does a copy of a logged-in work dir start logged in? (docs/protocol.md §7, session bundles)"""
 
 from __future__ import annotations
 

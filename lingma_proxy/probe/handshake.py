@@ -1,4 +1,4 @@
-"""Checks 1-4: the handshake, auth/status, config/queryModels and the dialect (lingma-protocol.md §3, §4, §9)."""
+"""Checks 1-4: the handshake, auth/status, config/queryModels and the dialect (docs/protocol.md §3, §4, §9)."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ async def _run_step(step: Step, state: ProbeState) -> CheckResult:
         return CheckResult(step.number, step.name, SKIP, [reason])
     try:
         return await asyncio.wait_for(step.run(state), step.budget_sec)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return CheckResult(step.number, step.name, FAIL, [f"no result within {step.budget_sec:g} s"])
     except ApiError as err:
         return CheckResult(step.number, step.name, FAIL, [err.message])
@@ -91,7 +91,7 @@ async def _forget_sessions(state: ProbeState) -> None:
     for session_id in state.session_ids:
         try:
             await asyncio.wait_for(client.delete_session(session_id), CLEANUP_BUDGET_SEC)
-        except (ApiError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ApiError) as exc:
             _log.debug("could not delete probe session %s: %r", session_id, exc)
 
 

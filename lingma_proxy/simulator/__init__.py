@@ -1,4 +1,4 @@
-"""A stand-in for the Lingma binary: same command line, work-dir layout and protocol (lingma-protocol.md §10).
+"""A stand-in for the Lingma binary: same command line, work-dir layout and protocol (docs/protocol.md §10).
 
 It imports nothing from the proxy but `lingma_proxy.framing`. Test-only behaviour (deterministic
 replies, scenarios and faults, `/sim/*` status pages) is driven by the environment:

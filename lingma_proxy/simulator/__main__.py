@@ -1,4 +1,4 @@
-"""Command line, identical to the real binary's (lingma-protocol.md §1):
+"""Command line, identical to the real binary's (docs/protocol.md §1):
 
     python -m lingma_proxy.simulator start --transportType=websocket --workDir=D --socketPort=P --httpPort=H
     python -m lingma_proxy.simulator version

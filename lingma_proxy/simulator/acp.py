@@ -1,4 +1,4 @@
-"""The agent (ACP-style) dialect of the desktop app and QoderCN (lingma-protocol.md §9).
+"""The agent (ACP-style) dialect of the desktop app and QoderCN (docs/protocol.md §9).
 
 Sessions are created by `session/new` and need `session/set_model` before a prompt; the stream is
 `session/update` notifications, and the prompt's own response comes after `chat_finish`.

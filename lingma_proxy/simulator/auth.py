@@ -1,4 +1,4 @@
-"""Login state and the login flow (lingma-protocol.md §7): status, login URL, nonces, callback.
+"""Login state and the login flow (docs/protocol.md §7): status, login URL, nonces, callback.
 
 Known simulator differences: the callback's `auth`/`token` values are plain URL-safe base64 (the real
 ones use a custom alphabet with a block shuffle), and the local login page stands in for Alibaba Cloud's.

@@ -195,7 +195,7 @@ class ChatEngine:
         else:
             try:
                 await asyncio.wait_for(chat.stopped.wait(), seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return chat.stopped.is_set()
 

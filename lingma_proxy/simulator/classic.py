@@ -1,4 +1,4 @@
-"""The classic dialect of the plugin binary (lingma-protocol.md §4–§6): its methods and its chat stream."""
+"""The classic dialect of the plugin binary (docs/protocol.md §4–§6): its methods and its chat stream."""
 
 from __future__ import annotations
 

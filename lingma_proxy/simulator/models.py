@@ -1,4 +1,4 @@
-"""The `config/queryModels` answer: scene → models, shaped like the real local list (lingma-protocol.md §4)."""
+"""The `config/queryModels` answer: scene → models, shaped like the real local list (docs/protocol.md §4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One client connection's JSON-RPC traffic: replies, notifications, and server→client requests.
 
-Server→client requests carry integer ids and are never awaited one by one (lingma-protocol.md §2):
+Server→client requests carry integer ids and are never awaited one by one (docs/protocol.md §2):
 each gets its own ack timer, and one not acked in time is logged like the real binary does.
 """
 

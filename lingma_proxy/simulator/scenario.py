@@ -1,8 +1,8 @@
-"""Scenario files (product.md §9): ordered rules, the first whose regex matches the question wins.
+"""Scenario files (docs/features.md §9): ordered rules, the first whose regex matches the question wins.
 
 Besides `rules:`, one top-level option shapes the classic dialect's answer to the agent dialect's
 `session/new`: `session_new: unknown` (the default, an unknown-method error) or `hang` (no answer at
-all), the two ways a plugin binary may react to the dialect probe (lingma-protocol.md §9).
+all), the two ways a plugin binary may react to the dialect probe (docs/protocol.md §9).
 
 The file is re-read whenever its mtime changes, which also resets the `times` counters. A missing
 or broken file is logged and the defaults apply, so a typo never takes the simulator down.

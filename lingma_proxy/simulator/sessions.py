@@ -1,4 +1,4 @@
-"""Server-side chat sessions keyed by the client's sessionId (lingma-protocol.md §5, §9)."""
+"""Server-side chat sessions keyed by the client's sessionId (docs/protocol.md §5, §9)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The simulator's settings: the real binary's flags, plus test-only knobs read from the environment.
 
 The knobs live in environment variables so that the command line stays identical to the real
-binary's (lingma-protocol.md §1), and the pool can start either executable the same way.
+binary's (docs/protocol.md §1), and the pool can start either executable the same way.
 """
 
 from __future__ import annotations

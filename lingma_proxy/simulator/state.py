@@ -1,4 +1,4 @@
-"""The simulator's work dir, laid out like the real binary's (lingma-protocol.md §1, §7).
+"""The simulator's work dir, laid out like the real binary's (docs/protocol.md §1, §7).
 
 - `cache/id`: the machine id in plain text, created when missing.
 - `cache/user`: the logged-in user; logged in means this file exists.

@@ -1,5 +1,5 @@
 """Tool-call emulation: the contract rendered into the prompt, the parser that reads calls back out
-of the answer, argument validation, and the repair of a missing forced call (product.md §6)."""
+of the answer, argument validation, and the repair of a missing forced call (docs/features.md §6)."""
 
 from .contract import render_tool_call, render_tool_contract
 from .parser import ActionBlockParser, RejectedBlock

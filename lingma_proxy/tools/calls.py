@@ -1,4 +1,4 @@
-"""Reading tool calls out of one block body, in every shape the models actually write (product.md §6).
+"""Reading tool calls out of one block body, in every shape the models actually write (docs/features.md §6).
 
 Accepted shapes (the canonical one first):
   {"tool": N, "parameters": {...}}            the contract's format

@@ -1,4 +1,4 @@
-"""The tool contract rendered into the prompt, and the one action-block format (product.md §6).
+"""The tool contract rendered into the prompt, and the one action-block format (docs/features.md §6).
 
 Lingma's `questionText` has no tools field, so the model is told to answer with fenced action blocks;
 `tools/parser.py` turns them back into calls. History calls are rendered with `render_tool_call`, so

@@ -8,7 +8,7 @@ import ujson
 
 
 def compact_json(value: Any, *, sort_keys: bool = False) -> str:
-    """Compact JSON text, non-ASCII kept as is (product.md §8: escaping CJK bloats the stream)."""
+    """Compact JSON text, non-ASCII kept as is (docs/features.md §8: escaping CJK bloats the stream)."""
     return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False, sort_keys=sort_keys)
 
 

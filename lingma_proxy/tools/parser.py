@@ -1,6 +1,6 @@
 """The incremental action-block parser: upstream answer text in, text deltas and tool calls out.
 
-Text streams through as it arrives (product.md §6: "Text must keep streaming while tools are
+Text streams through as it arrives (docs/features.md §6: "Text must keep streaming while tools are
 declared"); only characters that could open a block are held back, and a block's own text never
 reaches the client. What counts as a block:
   - a fence labelled as an action (```json action, ```action, ```tool_call ...), anywhere in a line;

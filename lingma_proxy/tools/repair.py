@@ -1,4 +1,4 @@
-"""One corrective follow-up when a forced tool call is missing or invalid (product.md §6).
+"""One corrective follow-up when a forced tool call is missing or invalid (docs/features.md §6).
 
 Under `auto`, prose is a valid answer and is never repaired. Under `required` or a named tool, the
 caller sends `repair_prompt(...)` as a reply in the same upstream session, before any tool bytes reach

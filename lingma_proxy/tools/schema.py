@@ -1,4 +1,4 @@
-"""Validation of tool-call arguments against the tool's declared JSON schema (product.md §6)."""
+"""Validation of tool-call arguments against the tool's declared JSON schema (docs/features.md §6)."""
 
 from __future__ import annotations
 

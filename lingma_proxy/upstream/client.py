@@ -1,5 +1,5 @@
 """Typed Lingma methods over one RpcConnection: the handshake, the dialect probe, account and model
-calls, and chat as a stream of upstream events (lingma-protocol.md §3, §4, §9).
+calls, and chat as a stream of upstream events (docs/protocol.md §3, §4, §9).
 
 Every failure leaves this module as an ApiError; RpcError, RpcTimeout and ConnectionLost stay inside.
 """
@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lingma_proxy import __version__
 from lingma_proxy.errors import ApiError
@@ -110,7 +111,7 @@ class ChatStream:
         """Nobody will read the rest: stop it upstream so it stops spending quota (bounded, best effort), detach."""
         try:
             await asyncio.wait_for(self.cancel(), timeout=_ABANDON_TIMEOUT_SEC)
-        except (ApiError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, ApiError, ConnectionError) as exc:
             _log.debug("stopping an abandoned chat upstream failed: %r", exc)
         await self.aclose()
 

@@ -1,4 +1,4 @@
-"""Lingma's two chat dialects, each turned into the same upstream events (lingma-protocol.md §5, §6, §9).
+"""Lingma's two chat dialects, each turned into the same upstream events (docs/protocol.md §5, §6, §9).
 
 A dialect starts a *turn*: it subscribes to the turn's request id on the RPC connection, sends the
 prompt without waiting on the answer, and translates every routed message into TextDelta, ThinkDelta,
@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamEvent, UpstreamFinish
@@ -30,7 +31,7 @@ from lingma_proxy.wire.conversation import Image
 
 _log = logging.getLogger(__name__)
 
-Emit = Callable[[Union[UpstreamEvent, ApiError]], None]
+Emit = Callable[[UpstreamEvent | ApiError], None]
 
 CONTROL_TIMEOUT_SEC = 10.0  # chat/stop, session/new and friends answer at once; don't let them hang a turn
 ACP_FINISH_GRACE_SEC = 1.0
@@ -214,8 +215,10 @@ class ClassicTurn(Turn):
         emit only the new suffix when the replacement extends it, else the whole replacement."""
         sent = "".join(self._sent)
         if full_text.startswith(sent):
-            return full_text[len(sent):]
-        _log.warning("chat %s: overwrite replaced text already streamed; sending the new text after it", self.req.request_id)
+            return full_text[len(sent) :]
+        _log.warning(
+            "chat %s: overwrite replaced text already streamed; sending the new text after it", self.req.request_id
+        )
         self._sent.clear()
         return full_text
 
@@ -351,7 +354,12 @@ class AcpDialect:
         try:
             acp_session_id = await self._session_for(req)
             if self._models.get(acp_session_id) != req.model_key:
-                params = {"sessionId": acp_session_id, "modelId": req.model_key, "timestamp": timestamp_ms(), "_meta": {}}
+                params = {
+                    "sessionId": acp_session_id,
+                    "modelId": req.model_key,
+                    "timestamp": timestamp_ms(),
+                    "_meta": {},
+                }
                 await self._rpc.call("session/set_model", params, self._control_timeout)
                 self._models[acp_session_id] = req.model_key
         except (RpcError, RpcTimeout, ConnectionLost) as exc:
@@ -384,4 +392,4 @@ class AcpDialect:
         await self._rpc.call("chat/deleteSessionById", {"sessionId": acp_session_id}, self._control_timeout)
 
 
-Dialect = Union[ClassicDialect, AcpDialect]
+Dialect = ClassicDialect | AcpDialect

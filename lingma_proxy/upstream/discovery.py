@@ -1,4 +1,4 @@
-"""Finding a Lingma language-service binary, or a running Lingma to attach to (lingma-protocol.md §1).
+"""Finding a Lingma language-service binary, or a running Lingma to attach to (docs/protocol.md §1).
 
 Only the service binary named `Lingma` (`Lingma.exe`) is ever picked: `lingmacli` is a user tool and
 `LingmaLocal.exe` / `LingmaWin7.exe` are other builds, and exact file names keep them out.
@@ -10,8 +10,8 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import ujson
 

@@ -1,7 +1,7 @@
 """Upstream failures as the ApiError clients see, with any credential masked out of the message.
 
 The classification lives here, in one place, because the real binary's error messages are
-unverified (lingma-protocol.md §6): when a real one disagrees, this is the only file to change.
+unverified (docs/protocol.md §6): when a real one disagrees, this is the only file to change.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ DEFAULT_RETRY_AFTER_SEC = 30
 LOGIN_HINT = "run `python lingma_proxy.py login` (or set `lingma.attach: auto` to use a logged-in IDE's Lingma)"
 
 _REDACTOR = Redactor()  # credential shapes only: upstream messages must never carry a token to a client
-_NOT_LOGGED_IN = re.compile(r"not\s*log(?:ged)?\s*in|login required|need(?:s)? to log\s?in|unauthori[sz]ed|未登录", re.I)
+_NOT_LOGGED_IN = re.compile(
+    r"not\s*log(?:ged)?\s*in|login required|need(?:s)? to log\s?in|unauthori[sz]ed|未登录", re.I
+)
 _RATE_LIMITED = re.compile(r"quota|rate.?limit|too many requests|throttl|per minute|exhausted|限流|额度", re.I)
 _CONTEXT_TOO_LONG = re.compile(
     r"context.{0,40}(?:too long|length|exceed|limit)|(?:input|prompt|message)s? (?:is |are )?too long"

@@ -1,4 +1,4 @@
-"""The pool of Lingma instances: start, health, restart with backoff, selection and slots (product.md §2)."""
+"""The pool of Lingma instances: start, health, restart with backoff, selection and slots (docs/features.md §2)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import contextvars
 import logging
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from ..config import AccountConfig, Config
 from ..errors import ApiError
@@ -280,7 +280,7 @@ class Pool:
                 try:
                     await asyncio.wait_for(inst.client.auth_status(), timeout=min(10.0, interval))
                     await self.refresh_login(inst)
-                except (asyncio.TimeoutError, ApiError, ConnectionError) as exc:
+                except (TimeoutError, ApiError, ConnectionError) as exc:
                     self.recycle(inst, f"health check failed: {exc!r}")
 
     # ---- selection and slots ------------------------------------------------------------------
@@ -308,7 +308,7 @@ class Pool:
                     )
                 try:
                     await asyncio.wait_for(self._slot_freed.wait(), timeout=remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _log_in_if_nobody_is(self) -> None:

@@ -1,7 +1,7 @@
 """The Lingma child process: spawn under pexpect, drain its output, notice its death, stop it.
 
-pexpect owns the child (lingma-protocol.md §1); all RPC goes over the WebSocket, never the PTY.
-design.md "The PTY, measured on this machine": the PTY goes raw right after spawn, and one reader
+pexpect owns the child (docs/protocol.md §1); all RPC goes over the WebSocket, never the PTY.
+docs/architecture.md "The PTY, measured on this machine": the PTY goes raw right after spawn, and one reader
 drains the child's output for as long as it lives, so a chatty child never blocks on its stdout.
 """
 
@@ -14,14 +14,14 @@ import os
 import signal
 import socket
 import tty
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import pexpect
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketError, websocket_connect
 
-_READY_POLL_SEC = 0.2  # lingma-protocol.md §1: poll the socket every 200 ms
+_READY_POLL_SEC = 0.2  # docs/protocol.md §1: poll the socket every 200 ms
 _EXIT_POLL_SEC = 0.05
 _ALIVE_CHECK_SEC = 0.5  # a child may die with its PTY still held open by a grandchild
 _READ_CHUNK = 256 * 1024
@@ -114,7 +114,7 @@ class LingmaProcess:
         env = {**os.environ, **self._env}
         child = pexpect.spawn(argv[0], argv[1:], env=env, echo=False, encoding=None)
         self._child = child
-        # Raw mode stops the line discipline from cutting or rewriting anything (design.md, the PTY).
+        # Raw mode stops the line discipline from cutting or rewriting anything (docs/architecture.md, the PTY).
         tty.setraw(child.child_fd)
         # pexpect's close() sleeps between closing and reaping; we only close once the child is reaped.
         child.ptyproc.delayafterclose = 0
@@ -142,7 +142,7 @@ class LingmaProcess:
         self._signal(signal.SIGINT)
         try:
             await asyncio.wait_for(asyncio.shield(self._exited.wait()), grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._log.warning("%s: no exit %.1fs after SIGINT; killing", self.name, grace)
             self._signal(signal.SIGKILL)
             await self._exited.wait()
@@ -164,7 +164,7 @@ class LingmaProcess:
     async def _socket_accepts(self, timeout: float) -> bool:
         try:
             conn = await asyncio.wait_for(websocket_connect(self.url, connect_timeout=timeout), timeout)
-        except (OSError, asyncio.TimeoutError, HTTPClientError, WebSocketError) as exc:
+        except (TimeoutError, OSError, HTTPClientError, WebSocketError) as exc:
             self._log.debug("%s: not ready yet (%r)", self.name, exc)
             return False
         conn.close()
@@ -248,7 +248,7 @@ class LingmaProcess:
                 continue
             try:
                 await asyncio.wait_for(self._output_closed.wait(), _ALIVE_CHECK_SEC)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self._drain_remaining()
         try:

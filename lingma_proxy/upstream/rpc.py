@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 over Content-Length frames over one WebSocket (lingma-protocol.md §2).
+"""JSON-RPC 2.0 over Content-Length frames over one WebSocket (docs/protocol.md §2).
 
 Knows framing and correlation, nothing about Lingma's methods. Every server→client request is
 acked at once, for any method, because the binary waits on each ack (§2); then the message goes to
@@ -11,7 +11,8 @@ import asyncio
 import itertools
 import logging
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketError, websocket_connect
@@ -89,7 +90,7 @@ class RpcConnection:
                 ),
                 timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RpcTimeout(f"no WebSocket connection to {url} within {timeout:g}s") from None
         except (OSError, HTTPClientError, WebSocketError) as exc:
             raise ConnectionLost(f"cannot connect to {url}: {exc}") from None

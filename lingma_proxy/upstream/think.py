@@ -1,4 +1,4 @@
-"""Separating reasoning that models embed in `chat/answer` text (lingma-protocol.md §6).
+"""Separating reasoning that models embed in `chat/answer` text (docs/protocol.md §6).
 
 Two forms occur: a line ````think::<N> (four backticks; N is milliseconds or the literal
 {THINK_TIME}) up to a closing line of four backticks, and <think>...</think>. Markers can be split

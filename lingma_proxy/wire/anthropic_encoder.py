@@ -1,4 +1,4 @@
-"""Events → Anthropic Messages SSE (clients.md "Anthropic Messages"), and the Message object.
+"""Events → Anthropic Messages SSE (docs/clients.md "Anthropic Messages"), and the Message object.
 
 Every block is closed by `content_block_stop` before the next one opens: Claude Code treats a
 tool_use block without its stop as fatal. Reasoning is sent as thinking blocks only when the

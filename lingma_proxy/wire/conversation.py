@@ -35,7 +35,7 @@ class ToolUse:
 class Image:
     """An image part as the client sent it: inline base64 `data` with its media type, or a `url`.
 
-    Only the agent dialect can forward images, and only in the newest turn (product.md §6a); anywhere
+    Only the agent dialect can forward images, and only in the newest turn (docs/features.md §6a); anywhere
     else an image becomes a placeholder in the prompt text.
     """
 

@@ -1,6 +1,6 @@
 """The contract every wire encoder implements, and the bookkeeping they share.
 
-One encoder object serves a stream and a non-stream request alike (design.md): the stream path
+One encoder object serves a stream and a non-stream request alike (docs/architecture.md): the stream path
 sends the frames that start/feed/finish return; the non-stream path ignores them and sends body().
 feed, finish and fail start the encoder themselves when start() was not called, so the frames they
 return always form a valid stream on their own.

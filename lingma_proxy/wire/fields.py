@@ -208,7 +208,7 @@ def mode_tool_choice(value: str, tools: list[ToolSpec]) -> ToolChoice:
 
 
 def named_tool_choice(name: str, tools: list[ToolSpec], param: str) -> ToolChoice:
-    """A choice forcing one tool, which must be among the declared ones (product.md §4)."""
+    """A choice forcing one tool, which must be among the declared ones (docs/features.md §4)."""
     if name not in {tool.name for tool in tools}:
         raise invalid_value(param, f"the tool '{name}' is not among the declared tools.")
     return ToolChoice(mode="named", name=name)
@@ -224,7 +224,7 @@ def link_tool_names(messages: list[Message]) -> list[Message]:
 
 
 def json_output_instruction(schema: dict | None) -> str:
-    """Best-effort JSON mode (product.md §4): Lingma has no such switch, so the model is told."""
+    """Best-effort JSON mode (docs/features.md §4): Lingma has no such switch, so the model is told."""
     if schema is None:
         return "Reply with one valid JSON object and nothing else."
     return f"Reply with one valid JSON value that matches this JSON schema, and nothing else: {dumps(schema)}"

@@ -1,4 +1,4 @@
-"""The model list in OpenAI and Anthropic shapes (product.md §4, §5).
+"""The model list in OpenAI and Anthropic shapes (docs/features.md §4, §5).
 
 Lingma's model list has no creation dates, so `created` is 0 and `created_at` the epoch: honest
 values for "unknown" rather than invented ones.

@@ -2,7 +2,7 @@
 
 Choices made where the spec leaves room:
 - `input_audio` and `file` content parts are a 400 (nothing upstream could read them); unknown
-  part types too, as OpenAI does. `image_url` parts are kept for product.md §6a.
+  part types too, as OpenAI does. `image_url` parts are kept for docs/features.md §6a.
 - `response_format` json_object / json_schema adds a one-line instruction to `conv.system`.
 - A legacy assistant `function_call` gets the id `legacy_call_<message index>`, and a later
   `role: "function"` result is linked to the newest such call of the same name.

@@ -1,8 +1,8 @@
-"""Events → OpenAI chat completion chunks (clients.md "OpenAI chat streaming"), and the completion.
+"""Events → OpenAI chat completion chunks (docs/clients.md "OpenAI chat streaming"), and the completion.
 
 ThinkDelta goes out as `reasoning_content`, the field OpenAI-compatible servers use for reasoning.
 The final chunk, the usage chunk and the non-stream body carry the extras `served_by` and
-`latency` (product.md §4). `system_fingerprint` is left out: the spec types it as a string when
+`latency` (docs/features.md §4). `system_fingerprint` is left out: the spec types it as a string when
 present, and Lingma reports no backend fingerprint to put there.
 """
 
@@ -17,7 +17,7 @@ from .sse import sse_comment, sse_data
 
 
 class ChatCompletionsEncoder(Encoder):
-    """Chunks per clients.md "OpenAI chat streaming"; body() is the matching chat.completion."""
+    """Chunks per docs/clients.md "OpenAI chat streaming"; body() is the matching chat.completion."""
 
     def __init__(
         self,

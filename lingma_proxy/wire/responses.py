@@ -3,7 +3,7 @@
 Choices made where the spec leaves room (Codex evolves fast, so this side is lenient):
 - Unknown input item types and content part types are ignored; `reasoning` items are dropped.
 - `input_file` parts become "[file omitted]" (a tool output may carry one; a 400 would end the
-  agent session for good); `input_image` parts are kept for product.md §6a.
+  agent session for good); `input_image` parts are kept for docs/features.md §6a.
 - Unknown tool types (`namespace`, `web_search`, …) are ignored and listed in
   `ResponsesOptions.ignored_tool_types` so that the handler can log them.
 - With `previous_response_id`, the stored messages (that response's input and output) come first;
@@ -271,7 +271,13 @@ def _decode_tools(body: dict) -> tuple[list[ToolSpec], list[dict], list[str]]:
         tools.append(spec)
         opt_bool(raw, "strict", path, False)  # checked, then echoed as sent (null when absent)
         echoed.append(
-            {"type": "function", "name": name, "description": spec.description, "parameters": spec.parameters, "strict": raw.get("strict")}
+            {
+                "type": "function",
+                "name": name,
+                "description": spec.description,
+                "parameters": spec.parameters,
+                "strict": raw.get("strict"),
+            }
         )
     return tools, echoed, ignored
 
@@ -323,7 +329,13 @@ def _decode_text(body: dict) -> tuple[str, dict]:
     schema = opt_object(text_format, "schema", "text.format")
     strict = opt_bool(text_format, "strict", "text.format", False)
     description = opt_str(text_format, "description", "text.format")
-    report["format"] = {"type": "json_schema", "name": name, "description": description, "schema": None, "strict": strict}
+    report["format"] = {
+        "type": "json_schema",
+        "name": name,
+        "description": description,
+        "schema": None,
+        "strict": strict,
+    }
     return json_output_instruction(schema or None), report
 
 

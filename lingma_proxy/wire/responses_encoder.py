@@ -1,4 +1,4 @@
-"""Events → OpenAI Responses stream events (clients.md "Responses API"), and the Response object.
+"""Events → OpenAI Responses stream events (docs/clients.md "Responses API"), and the Response object.
 
 Reasoning (ThinkDelta) becomes a `reasoning` item streamed as a summary
 (`response.reasoning_summary_*`): Codex shows summaries, while raw `reasoning_text` is hidden by
@@ -96,7 +96,10 @@ class ResponsesEncoder(Encoder):
 
     def _start_frames(self) -> list[str]:
         snapshot = self._response("in_progress")
-        return [self._event("response.created", response=snapshot), self._event("response.in_progress", response=snapshot)]
+        return [
+            self._event("response.created", response=snapshot),
+            self._event("response.in_progress", response=snapshot),
+        ]
 
     def _on_text(self, text: str) -> list[str]:
         frames = self._open_item("message")
@@ -131,15 +134,26 @@ class ResponsesEncoder(Encoder):
     def _on_tool_call(self, call: ToolCall) -> list[str]:
         frames = self._close_item("completed")
         index = len(self._output)
-        item = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress", "call_id": call.id, "name": call.name}
+        item = {
+            "id": new_id("fc_"),
+            "type": "function_call",
+            "status": "in_progress",
+            "call_id": call.id,
+            "name": call.name,
+        }
         frames.append(self._event("response.output_item.added", output_index=index, item=item | {"arguments": ""}))
         for piece in argument_fragments(call.arguments):
             frames.append(
-                self._event("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece)
+                self._event(
+                    "response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece
+                )
             )
         frames.append(
             self._event(
-                "response.function_call_arguments.done", item_id=item["id"], output_index=index, arguments=call.arguments
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=index,
+                arguments=call.arguments,
             )
         )
         done = item | {"status": "completed", "arguments": call.arguments}

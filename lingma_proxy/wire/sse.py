@@ -1,6 +1,6 @@
 """Server-sent events framing (WHATWG event-stream), and the one JSON encoding used on the wire.
 
-Frames are `str`; the handler encodes them as UTF-8. JSON keeps non-ASCII as is (product.md §8:
+Frames are `str`; the handler encodes them as UTF-8. JSON keeps non-ASCII as is (docs/features.md §8:
 escaping CJK would make streams about six times larger) and never escapes `/`.
 """
 

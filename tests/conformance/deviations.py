@@ -171,7 +171,7 @@ def _responses_as_read(body: dict) -> bool:
 
 
 RESPONSES_AS_READ = Leniency(
-    "Responses, read as Codex needs (clients.md): unknown tool types, reasoning items, item "
+    "Responses, read as Codex needs (docs/clients.md): unknown tool types, reasoning items, item "
     "references and unknown item and content types are ignored, as are item ids, status and phase "
     "and the annotations of earlier output; an item without a type is a message; call ids are "
     "opaque; history arguments may be omitted or an object; images are kept (forwarded only through "
@@ -252,7 +252,7 @@ ANTHROPIC_AS_READ = Leniency(
     "sampling and thinking switches and metadata.user_id; everything else (cache_control, "
     "citations, server tools and their results, thinking blocks, output_config, "
     "context_management, service_tier, other system block types, newer thinking types) is "
-    "accepted unread, as Claude Code's requests need (clients.md). Tool ids are opaque; images are "
+    "accepted unread, as Claude Code's requests need (docs/clients.md). Tool ids are opaque; images are "
     "kept (forwarded only through the agent dialect) and documents become a placeholder; an empty text "
     "block is taken as empty text.",
     _anthropic_as_read,

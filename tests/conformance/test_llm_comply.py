@@ -49,7 +49,7 @@ FORMATS = {
 
 IMAGES = (
     "Images are refused with a 400 (code image_not_supported) through the classic Lingma dialect, "
-    "which cannot carry them (product.md 6a); the agent dialect with a vision model forwards them."
+    "which cannot carry them (docs/features.md 6a); the agent dialect with a vision model forwards them."
 )
 EXPECTED_DEVIATIONS = {"chat-image-input": IMAGES, "image-input": IMAGES, "anth-image-input": IMAGES}
 

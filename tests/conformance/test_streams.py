@@ -2,7 +2,7 @@
 
 schemathesis sends no streaming requests (see test_schemathesis.py), so this covers them: a text
 reply, a tool call and a reply with reasoning on each API, every event validated against the
-schema the spec gives for its type. Anthropic `ping` events (allowed at any point, clients.md) have
+schema the spec gives for its type. Anthropic `ping` events (allowed at any point, docs/clients.md) have
 no schema in the spec and are only checked for their shape.
 """
 

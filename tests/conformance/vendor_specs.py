@@ -81,7 +81,7 @@ def adjusted_spec(api: Api) -> dict:
       OpenAPI reads a missing mapping as the schema names ("Message"), which the spec's own
       `type` enums ("message") contradict; left alone, every correct output item fails.
     - createResponse takes JSON only (every client sends JSON; the form-encoded alternative the
-      spec lists is rejected with a 400), and requires `model` (clients.md: no model, no answer).
+      spec lists is rejected with a 400), and requires `model` (docs/clients.md: no model, no answer).
     """
     spec = json.loads(spec_path(api).read_text())
     _map_discriminators(spec, spec["components"]["schemas"])

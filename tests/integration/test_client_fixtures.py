@@ -7,8 +7,8 @@ the rendered request: the scenario echoes every question, so the reply shows wha
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import anthropic
 import httpx
@@ -82,7 +82,7 @@ def anthropic_stream_output(events: list[tuple[str | None, str]]) -> str:
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert "error" not in names
     payloads = [json.loads(data) for _, data in events]
-    assert all(p["type"] == name for (name, _), p in zip(events, payloads))
+    assert all(p["type"] == name for (name, _), p in zip(events, payloads, strict=False))
     out, open_index, next_index = [], None, 0
     for payload in payloads[1:-2]:
         if payload["type"] == "ping":
@@ -104,7 +104,7 @@ def anthropic_stream_output(events: list[tuple[str | None, str]]) -> str:
 
 def responses_stream_output(events: list[tuple[str | None, str]]) -> str:
     payloads = [json.loads(data) for _, data in events]
-    assert all(name == p["type"] for (name, _), p in zip(events, payloads))
+    assert all(name == p["type"] for (name, _), p in zip(events, payloads, strict=False))
     types = [p["type"] for p in payloads]
     assert types[:2] == ["response.created", "response.in_progress"] and types[-1] == "response.completed"
     assert [p["sequence_number"] for p in payloads] == list(range(len(payloads)))

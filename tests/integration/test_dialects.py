@@ -1,4 +1,4 @@
-"""Both chat dialects end to end (lingma-protocol.md §5, §9): images, context usage, the dialect probe
+"""Both chat dialects end to end (docs/protocol.md §5, §9): images, context usage, the dialect probe
 against a binary that never answers `session/new`, and attaching to a Lingma someone else runs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Binary and attach-target discovery against fake install trees (lingma-protocol.md §1)."""
+"""Binary and attach-target discovery against fake install trees (docs/protocol.md §1)."""
 
 from __future__ import annotations
 

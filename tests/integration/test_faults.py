@@ -1,4 +1,4 @@
-"""Upstream faults (issue 10), from the simulator's scenario faults, on every API in both modes: each ends in
+"""Upstream faults, from the simulator's scenario faults, on every API in both modes: each ends in
 a clean error in the endpoint's wire format, the pool recovers, and nothing leaks (slots, processes, cache).
 
 Each API has its own proxy, so the three APIs of one case run at the same time and their restart
@@ -8,8 +8,8 @@ backoffs overlap; the logged-out cases come last because they log the simulator 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 
 import httpx
 import pytest

@@ -1,10 +1,11 @@
-"""Hostile input (issue 10): every malformed, oversized or odd request gets a clean answer in the endpoint's
+"""Hostile input: every malformed, oversized or odd request gets a clean answer in the endpoint's
 wire format (a 4xx, or a 200 where the input is odd but valid), never a 5xx, and never a traceback in the log."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest

@@ -1,4 +1,4 @@
-"""Auto-login through a real headless Chromium against the simulator's login page (product.md §7)."""
+"""Auto-login through a real headless Chromium against the simulator's login page (docs/features.md §7)."""
 
 from __future__ import annotations
 

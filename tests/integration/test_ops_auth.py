@@ -1,8 +1,9 @@
-"""The auth matrix (product.md §8, issue 9): every route × every kind of credential, and the startup posture."""
+"""The auth matrix (docs/features.md §8): every route × every kind of credential, and the startup posture."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest

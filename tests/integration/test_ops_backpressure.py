@@ -1,12 +1,12 @@
-"""Backpressure and client disconnects (product.md §2, issue 9): 429 with Retry-After in each wire format,
+"""Backpressure and client disconnects (docs/features.md §2): 429 with Retry-After in each wire format,
 per-instance limits, and every slot released, including when the client goes away mid-stream."""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import httpx
 import pytest

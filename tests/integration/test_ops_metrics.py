@@ -1,8 +1,8 @@
-"""/metrics (product.md §8, issue 9): parsed with prometheus-client's own parser, the counters move as they should."""
+"""/metrics (docs/features.md §8): parsed with prometheus-client's own parser, the counters move as they should."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

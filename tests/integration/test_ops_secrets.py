@@ -1,4 +1,4 @@
-"""Secrets never leak (issue 9): a full session with known secret values, then a grep of the log, of every
+"""Secrets never leak: a full session with known secret values, then a grep of the log, of every
 /internal/* answer and of every error body. Also the JSON log format: one JSON object per line, with the
 request id, and exactly one access line per request."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

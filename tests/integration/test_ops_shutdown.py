@@ -1,4 +1,4 @@
-"""Graceful shutdown (product.md §8, issue 9): SIGTERM/SIGINT stop accepting, let streams finish within the
+"""Graceful shutdown (docs/features.md §8): SIGTERM/SIGINT stop accepting, let streams finish within the
 grace period, end the rest with an error event in their wire format, stop the children and exit 0."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Session reuse and affinity end to end (product.md §2–§3): real proxy, simulator children, official SDKs.
+"""Session reuse and affinity end to end (docs/features.md §2–§3): real proxy, simulator children, official SDKs.
 
 The simulator keeps server-side sessions keyed by our `sessionId` and records every `chat/ask`
 (`isReply`, `sessionId`, question size) on its status page, so each test can see exactly what went
@@ -11,8 +11,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import anthropic
 import httpx

@@ -287,7 +287,7 @@ def test_frames_split_across_messages_and_batched_in_one_are_read(shared_sim: Si
         assert (await asyncio.wait_for(client._pending[501], 10))["result"]["status"] == 2
         batch = [{"jsonrpc": "2.0", "id": i, "method": "auth/status", "params": {}} for i in (502, 503)]
         futures = [asyncio.get_running_loop().create_future() for _ in batch]
-        for message, future in zip(batch, futures):
+        for message, future in zip(batch, futures, strict=False):
             client._pending[message["id"]] = future
         client.ws.write_message("".join(encode_frame(message) for message in batch))
         replies = [await asyncio.wait_for(future, 10) for future in futures]

@@ -1,9 +1,9 @@
-"""The status page (issue 12): GET / is one self-contained HTML page, GET /internal/status the JSON it polls."""
+"""The status page: GET / is one self-contained HTML page, GET /internal/status the JSON it polls."""
 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import openai

@@ -1,5 +1,5 @@
 """Agent-size requests with tool history (tests/fixtures/clients/*-turn2.json), posted raw as the
-agents send them, and `tools.emulation: off` on all three wire formats (issue 6, product.md §6)."""
+agents send them, and `tools.emulation: off` on all three wire formats (docs/features.md §6)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tool-call emulation end to end on /v1/responses: the official openai SDK against the real server
-and the simulator's tools_calls.yaml scenario (issue 6, product.md §6)."""
+and the simulator's tools_calls.yaml scenario (docs/features.md §6)."""
 
 from __future__ import annotations
 

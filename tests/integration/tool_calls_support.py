@@ -1,12 +1,12 @@
 """What the end-to-end tool-call tests share: the scenario, the tools in each API's shape, the
-expected calls, the leak check, and views of what the simulator was asked (issue 6)."""
+expected calls, the leak check, and views of what the simulator was asked."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest

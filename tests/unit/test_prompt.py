@@ -21,7 +21,7 @@ from lingma_proxy.wire.conversation import Conversation, Image, Message, ToolCho
 
 pytestmark = pytest.mark.timeout(60)
 
-FIXTURES = Path("/work/shared/fixtures/clients")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"
 
 
 # --- minimal decoders of the recorded bodies (the real ones live in lingma_proxy/wire) ------------

@@ -71,7 +71,7 @@ def test_redacted_json_stays_valid_json():
         '{"usage": {"prompt_tokens": 12, "completion_tokens": 3}}',
         "POST /v1/chat/completions 200 (127.0.0.1) 12.5ms",
         "state=ready instance=default-0 dialect=classic",
-        "the word lingma and a path /home/u/.lingma/vscode",
+        "the word lingma and a path ~/.lingma/vscode",
     ],
 )
 def test_ordinary_log_lines_are_left_alone(text):

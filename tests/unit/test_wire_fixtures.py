@@ -13,7 +13,7 @@ from lingma_proxy.wire.responses import ResponseStore, decode_responses_request
 
 pytestmark = pytest.mark.timeout(60)
 
-FIXTURES = Path("/work/shared/fixtures/clients")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"
 
 
 def _load(name: str, stream: bool) -> dict:

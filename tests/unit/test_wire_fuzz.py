@@ -16,7 +16,7 @@ from lingma_proxy.wire.responses import ResponseStore, decode_responses_request
 
 pytestmark = pytest.mark.timeout(120)
 
-FIXTURES = Path("/work/shared/fixtures/clients")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"
 ODD_VALUES = [None, 0, -1, 1.5, True, False, "", "x", [], {}, [[]], [None], [1, "a"], {"type": 1}, {"type": "text"}, 10**30]
 DECODERS = {
     "claude-code-turn2": decode_messages_request,

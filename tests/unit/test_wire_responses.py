@@ -18,7 +18,7 @@ from tests.unit.wire_sdk import openai_client, run, sse_payloads
 pytestmark = pytest.mark.timeout(60)
 
 STREAM_EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
-ARGS = json.dumps({"cmd": "ls -la /tmp && echo 完成", "workdir": "/home/user/project"}, ensure_ascii=False)
+ARGS = json.dumps({"cmd": "ls -la /tmp && echo 完成", "workdir": "/srv/project"}, ensure_ascii=False)
 FINISH = Finish(usage=Usage(20, 9), latency=Latency(first_token_ms=50, total_ms=2500))
 
 
