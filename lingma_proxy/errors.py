@@ -11,6 +11,7 @@ ErrorKind = Literal[
     "authentication",  # 401
     "permission",  # 403
     "not_found",  # 404
+    "method_not_allowed",  # 405
     "conflict",  # 409
     "too_large",  # 413
     "rate_limit",  # 429
@@ -25,6 +26,7 @@ STATUS_OF_KIND: dict[str, int] = {
     "authentication": 401,
     "permission": 403,
     "not_found": 404,
+    "method_not_allowed": 405,
     "conflict": 409,
     "too_large": 413,
     "rate_limit": 429,

@@ -157,11 +157,10 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(exc, ApiError):
             err = exc
         elif isinstance(exc, tornado.web.HTTPError) and exc.status_code == 405:
-            err = ApiError("not_found", f"Method {self.request.method} is not allowed on {self.request.path}.")
-            status_code = 405
+            err = ApiError("method_not_allowed", f"Method {self.request.method} is not allowed on {self.request.path}.")
         else:
             err = ApiError("internal", "Internal error in lingma-proxy; see its log for this request id.")
-        self.set_status(status_code if status_code == 405 else err.status)
+        self.set_status(err.status)
         if err.retry_after is not None:
             self.set_header("Retry-After", str(err.retry_after))
         self.set_header("Content-Type", _JSON)
@@ -354,7 +353,8 @@ class BaseHandler(tornado.web.RequestHandler):
         if not self._stream_started:
             self._commit_stream_headers()
         self.write(self._encoder.keepalive())
-        self.flush()
+        # A client gone away makes this flush fail; the stream's own next write notices and ends it.
+        asyncio.ensure_future(self.flush()).add_done_callback(_retrieve)
         self._arm_keepalive()
 
 
@@ -367,3 +367,9 @@ class NotFoundHandler(BaseHandler):
     async def prepare(self) -> None:
         self._identify()
         raise ApiError("not_found", f"Unknown route: {self.request.method} {self.request.path}")
+
+
+def _retrieve(done: asyncio.Future) -> None:
+    """Read a background flush's outcome, so a closed stream leaves no never-retrieved exception."""
+    if not done.cancelled():
+        done.exception()

@@ -120,6 +120,7 @@ class AcpMethods:
 
     async def new_session(self, params: dict[str, Any], peer: Peer) -> Any:
         session_id = str(uuid.uuid4())
+        self._stats.record_workspace(params.get("cwd"))
         self._models[session_id] = ""
         return {"sessionId": session_id}
 

@@ -48,6 +48,7 @@ class RpcSocket(WebSocketHandler):
         self._methods = methods
         self._engine = engine
         self._dialect = dialect
+        self._stats = stats
         self._decoder = FrameDecoder()
         self._peer = Peer(self._write, stats, ack_timeout_sec)
         self._initialized = False
@@ -111,6 +112,7 @@ class RpcSocket(WebSocketHandler):
         if not isinstance(params, dict):
             raise RpcError(-32602, "decode error: params must be an object")
         if method == "initialize":
+            self._stats.record_workspace(params.get("rootUri"))
             self._initialized = True
             return initialize_result(self._dialect)
         if not self._initialized:

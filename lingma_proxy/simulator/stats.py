@@ -23,6 +23,7 @@ class SimStats:
     active_chats: int = 0
     max_active_chats: int = 0
     images: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ASKS))
+    workspaces: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ASKS))  # rootUri and cwd seen
 
     def record_ask(
         self, request_id: str, session_id: str, is_reply: bool, question: str, model: str, mode: str
@@ -45,6 +46,10 @@ class SimStats:
     def record_image(self, request_id: str, mime_type: str, data: str, uri: str) -> None:
         self.images.append({"requestId": request_id, "mimeType": mime_type, "data_chars": len(data), "uri": uri})
 
+    def record_workspace(self, where: Any) -> None:
+        if isinstance(where, str) and where:
+            self.workspaces.append(where)
+
     def chat_started(self) -> None:
         self.active_chats += 1
         self.max_active_chats = max(self.max_active_chats, self.active_chats)
@@ -65,4 +70,5 @@ class SimStats:
             "active_chats": self.active_chats,
             "max_active_chats": self.max_active_chats,
             "images": list(self.images),
+            "workspaces": list(self.workspaces),
         }

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,13 +240,16 @@ async def connect_client(
     rpc_timeout: float,
     dialect_setting: str = "auto",
     *,
-    workspace: Path | None = None,
+    workspace: Path,
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT_SEC,
 ) -> LingmaClient:
-    """Connect, `initialize`, and settle the chat dialect (probing when the setting is auto)."""
+    """Connect, `initialize`, and settle the chat dialect (probing when the setting is auto).
+
+    `workspace` is sent as rootUri and the agent dialect's cwd: an empty folder of the proxy's, never the
+    user's current directory, which a real Lingma would index."""
     if dialect_setting not in ("auto", "classic", "acp"):
         raise ValueError(f"unknown dialect setting {dialect_setting!r}")
-    workspace = (workspace or Path(os.getcwd())).resolve()
+    workspace = workspace.resolve()
     control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
     try:
         rpc = await RpcConnection.connect(url, control_timeout)

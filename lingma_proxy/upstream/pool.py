@@ -60,6 +60,12 @@ class Instance:
         self._past_rpc_errors: Counter[str] = Counter()  # from connections of earlier generations
 
     @property
+    def workspace(self) -> Path:
+        """An empty folder sent as the workspace: a real Lingma indexes its workspace, and must find
+        nothing of the user's there. It sits beside the work dir, so a session bundle never carries it."""
+        return self.work_dir.parent / f"{self.work_dir.name}.workspace"
+
+    @property
     def rpc_errors(self) -> Counter[str]:
         """Upstream RPC errors by method, over every (re)start of this instance."""
         current = self.client.rpc.error_counts if self.client is not None else Counter()
@@ -163,8 +169,10 @@ class Pool:
         try:
             url = await self._launch(inst)
             log.info("instance %s: %s is up, handshake and dialect next", inst.name, url)
+            inst.workspace.mkdir(parents=True, exist_ok=True)
             inst.client = await connect_client(
                 url,
+                workspace=inst.workspace,
                 rpc_timeout=self.cfg.lingma.rpc_timeout,
                 dialect_setting=inst.dialect or self.cfg.lingma.dialect,
                 probe_timeout=self.cfg.lingma.dialect_probe_sec,
@@ -278,8 +286,7 @@ class Pool:
                 if inst.state not in ("ready", "logged_out") or inst.client is None:
                     continue
                 try:
-                    await asyncio.wait_for(inst.client.auth_status(), timeout=min(10.0, interval))
-                    await self.refresh_login(inst)
+                    await asyncio.wait_for(self.refresh_login(inst), timeout=min(10.0, interval))
                 except (TimeoutError, ApiError, ConnectionError) as exc:
                     self.recycle(inst, f"health check failed: {exc!r}")
 

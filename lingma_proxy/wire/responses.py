@@ -311,8 +311,8 @@ def _decode_tool_choice(value: Any, tools: list[ToolSpec]) -> ToolChoice:
 def _decode_text(body: dict) -> tuple[str, dict]:
     """`text`: the JSON-mode instruction for conv.system, and the `text` the Response reports.
 
-    The report follows the Open Responses spec: a json_schema format without its schema (null),
-    and a verbosity only when it is one the spec knows (Lingma applies none).
+    The report echoes the json_schema format as sent (the spec requires its `schema` object, even
+    when empty), and a verbosity only when it is one the spec knows (Lingma applies none).
     """
     text = opt_object(body, "text", "")
     text_format = opt_object(text, "format", "text")
@@ -333,7 +333,7 @@ def _decode_text(body: dict) -> tuple[str, dict]:
         "type": "json_schema",
         "name": name,
         "description": description,
-        "schema": None,
+        "schema": schema,
         "strict": strict,
     }
     return json_output_instruction(schema or None), report

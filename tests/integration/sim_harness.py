@@ -35,7 +35,9 @@ class SimInstance:
         return self.process.url
 
     async def client(self, rpc_timeout: float = 10.0, dialect: str = "auto") -> LingmaClient:
-        client = await connect_client(self.url, rpc_timeout=rpc_timeout, dialect_setting=dialect)
+        workspace = self.process.work_dir.with_name(f"{self.process.work_dir.name}.workspace")
+        workspace.mkdir(exist_ok=True)
+        client = await connect_client(self.url, rpc_timeout=rpc_timeout, dialect_setting=dialect, workspace=workspace)
         self.clients.append(client)
         return client
 

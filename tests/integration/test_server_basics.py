@@ -84,3 +84,25 @@ def test_shipped_config_starts_on_the_simulator_and_sigterm_leaves_no_children(t
         time.sleep(0.1)
     leftovers = [pid for pid in children if os.path.exists(f"/proc/{pid}")]
     assert leftovers == [], f"children left behind: {leftovers}"
+
+
+def test_a_wrong_method_is_a_405_not_a_404_in_the_callers_format(proxy):
+    openai_style = httpx.get(f"{proxy.url}/v1/chat/completions", timeout=5)
+    assert openai_style.status_code == 405
+    assert openai_style.json()["error"]["type"] == "invalid_request_error"
+    assert "not allowed" in openai_style.json()["error"]["message"]
+    anthropic_style = httpx.get(f"{proxy.url}/v1/messages", headers={"anthropic-version": "2023-06-01"}, timeout=5)
+    assert anthropic_style.status_code == 405
+    assert anthropic_style.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_spawned_lingma_gets_an_empty_workspace_of_its_own_never_the_proxys_cwd(proxy):
+    httpx.post(f"{proxy.url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+               timeout=30).raise_for_status()
+    workspaces = set(proxy.sim_status()["workspaces"])
+    assert workspaces, "the simulator records the rootUri and cwd it was given"
+    [work_dir] = [p.parent for p in (proxy.tmp / "instances").rglob(".info.json")]
+    expected = work_dir.with_name(f"{work_dir.name}.workspace").resolve()
+    assert {w.removeprefix("file://") for w in workspaces} == {str(expected)}
+    assert expected.is_dir() and not any(expected.iterdir())
+    assert str(REPO) not in " ".join(workspaces)

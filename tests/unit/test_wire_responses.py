@@ -238,3 +238,19 @@ def test_tool_choice_and_tools_are_echoed():
 def test_options_default_to_stored_text_responses():
     options = ResponsesOptions()
     assert options.store is True and options.text == {"format": {"type": "text"}}
+
+
+@pytest.mark.parametrize(
+    "text_format",
+    [
+        {"type": "json_schema", "name": "", "schema": {}, "strict": False},
+        {"type": "json_schema", "name": "point", "schema": {"type": "object", "properties": {"x": {"type": "number"}}}},
+    ],
+)
+def test_json_schema_format_is_echoed_as_sent(text_format):
+    encoder = _encoder({"input": "x", "text": {"format": text_format}})
+    run(encoder, [TextDelta("{}")], FINISH)
+    body = encoder.body()
+    assert body["text"]["format"]["schema"] == text_format["schema"]
+    assert body["text"]["format"]["name"] == text_format["name"]
+    Response.model_validate(body)
