@@ -74,7 +74,7 @@ class CompletionService:
 
     async def run(self, prepared: Prepared) -> AsyncIterator[OutputEvent | Finish]:
         """Take a slot, stream the answer, always release the slot and stop the upstream if abandoned."""
-        resumption = self.native.claim(prepared.conv)
+        resumption = self.native.claim(prepared.conv, prepared.api_key_id)
         if resumption is not None:
             parked = resumption.parked
             lease = parked.lease
@@ -107,7 +107,8 @@ class CompletionService:
     def _settle(self, turn: _Turn, lease: Lease) -> None:
         if turn.parked_call is not None and turn.stream is not None:
             # A native tool call went to the client: the upstream chat waits, slot and all, for its result.
-            self.native.park(ParkedChat(turn.parked_call, turn.stream, lease, turn.session_id))
+            owner = turn.prepared.api_key_id
+            self.native.park(ParkedChat(turn.parked_call, turn.stream, lease, turn.session_id, owner))
             return
         if not turn.stored:
             self.sessions.discard(SessionEntry(lease.instance.name, lease.generation, turn.session_id))

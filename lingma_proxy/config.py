@@ -44,6 +44,8 @@ class ServerConfig:
     log_level: str = "info"  # debug|info|warning|error
     log_format: str = "text"  # text|json
     shutdown_grace_sec: float = 5.0
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names beyond loopback and `host`; "*" = any
+    cors_origins: list[str] = field(default_factory=list)  # browser origins that may call the APIs
 
 
 @dataclass
@@ -53,6 +55,7 @@ class AuthConfig:
     metrics_token: str = field(default="", metadata=SECRET)
     metrics_public: bool = False
     allow_open: bool = False
+    allow_without_admin_token: bool = False  # serve beyond loopback with no admin_token (not advised)
 
 
 @dataclass
@@ -134,6 +137,11 @@ class AccountConfig:
 
 
 @dataclass
+class DebugConfig:
+    request_ring: bool = False  # keep recent request bodies for /internal/debug/requests (admin token only)
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -142,6 +150,7 @@ class Config:
     login: LoginConfig = field(default_factory=LoginConfig)
     sessions: SessionsConfig = field(default_factory=SessionsConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
+    debug: DebugConfig = field(default_factory=DebugConfig)
     accounts: list[AccountConfig] = field(default_factory=list)
     source: str = field(default="<defaults>", metadata=NOT_A_KEY)  # the file it came from
 
@@ -153,6 +162,8 @@ _RULES: dict[str, Rule] = {
     "server.log_level": one_of("debug", "info", "warning", "error"),
     "server.log_format": one_of("text", "json"),
     "server.shutdown_grace_sec": NOT_NEGATIVE,
+    "server.allowed_hosts[]": matching("a host name, an IP address or *", r"\*|\[?[A-Za-z0-9.:_-]+\]?"),
+    "server.cors_origins[]": matching("an origin such as https://app.example.com", r"https?://[^\s/]+"),
     "auth.api_keys[]": NON_EMPTY,
     "limits.max_in_flight": int_at_least(1),
     "limits.queue_timeout_sec": NOT_NEGATIVE,
@@ -262,13 +273,21 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_exposure(cfg: Config, checker: SchemaBuilder) -> None:
-    if _is_loopback(cfg.server.host) or cfg.auth.api_keys or cfg.auth.allow_open:
+    if _is_loopback(cfg.server.host):
         return
-    raise checker.error(
-        "server.host",
-        f"{cfg.server.host!r} is not a loopback address and auth.api_keys is empty; "
-        "set auth.api_keys, or auth.allow_open: true to serve without authentication",
-    )
+    if not cfg.auth.api_keys and not cfg.auth.allow_open:
+        raise checker.error(
+            "server.host",
+            f"{cfg.server.host!r} is not a loopback address and auth.api_keys is empty; "
+            "set auth.api_keys, or auth.allow_open: true to serve without authentication",
+        )
+    if not cfg.auth.admin_token and not cfg.auth.allow_without_admin_token:
+        # Beyond loopback, every key holder would otherwise be an admin of the account's login.
+        raise checker.error(
+            "server.host",
+            f"{cfg.server.host!r} is not a loopback address and auth.admin_token is empty; "
+            "set auth.admin_token, or auth.allow_without_admin_token: true",
+        )
 
 
 # --- public API -----------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ class ParkedChat:
     stream: ChatStream
     lease: Lease
     session_id: str
+    owner: str  # the API key that made the call: only its holder may bring the result
     expiry: asyncio.TimerHandle | None = None
 
 
@@ -89,17 +90,17 @@ class ParkedChats:
         return len(self._parked)
 
     def park(self, parked: ParkedChat) -> None:
-        key = _bare_id(_client_id(parked.call))
+        key = f"{parked.owner}/{_bare_id(_client_id(parked.call))}"
         loop = asyncio.get_running_loop()
         parked.expiry = loop.call_later(self._timeout, self._expire, key)
         self._parked[key] = parked
 
-    def claim(self, conv: Conversation) -> Resumption | None:
+    def claim(self, conv: Conversation, owner: str) -> Resumption | None:
         """The parked chat whose call the newest tool results answer, if any."""
         for message in reversed(conv.messages):
             if message.role != "tool":
                 break
-            parked = self._parked.pop(_bare_id(message.tool_call_id or ""), None)
+            parked = self._parked.pop(f"{owner}/{_bare_id(message.tool_call_id or '')}", None)
             if parked is not None:
                 if parked.expiry is not None:
                     parked.expiry.cancel()

@@ -30,6 +30,11 @@ _PATTERNS = [
         re.IGNORECASE,
     ),
     re.compile(r"([?&](?:token|auth|code)=)[^&\s\"',;]+"),
+    # The login URL's one-time values and the machine id (the key that decrypts cache/user, §7)
+    re.compile(r"([?&](?:nonce|state|challenge)=)[^&\s\"',;]+"),
+    re.compile(r"(\bmachine_?id['\"]?\s*[:=]\s*['\"]?)[^&\s\"',;]+", re.IGNORECASE),
+    # URL user-info: http://user:password@host
+    re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+(?=@)", re.IGNORECASE),
     # Lingma's own access and refresh tokens, wherever they appear
     re.compile(r"()\b[pr]t-[\w.-]{16,}"),
     # Long base64 runs: session bundles, the encrypted cache/user, tokens in other encodings
@@ -70,7 +75,9 @@ class Redactor:
 _SECRET_KEYS = {
     "token", "refreshtoken", "accesstoken", "password", "passwd", "secret", "apikey", "apikeys",
     "xapikey", "authorization", "proxyauthorization", "cookie", "setcookie",
-    "sessionbundleb64", "bundle", "admintoken", "metricstoken",
+    "sessionbundleb64", "bundle", "admintoken", "metricstoken", "credential", "credentials",
+    "privatekey", "auth", "session", "sessionid", "cookies", "accesskey", "secretkey", "passphrase",
+    "machineid", "signature",
 }  # fmt: skip
 
 

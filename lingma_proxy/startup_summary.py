@@ -92,7 +92,10 @@ def auth_warnings(cfg: Config, port: int) -> list[str]:
             "can use this Lingma account"
         )
     elif not auth.admin_token:
-        warnings.append("auth.admin_token is not set: /internal/* accepts the API keys")
+        warnings.append(
+            "auth.admin_token is not set: /internal/* accepts the API keys, "
+            "except session export and the request ring, which stay closed"
+        )
     if auth.metrics_public:
         warnings.append("auth.metrics_public is on: /metrics is readable without a token")
     return warnings

@@ -22,6 +22,7 @@ from ..services import Services
 from ..wire.conversation import Conversation
 from ..wire.errors import anthropic_error_body, openai_error_body
 from ..wire.ids import new_id
+from .browser_guard import cors_allowed, normal_origin, refusal
 
 log = logging.getLogger("lingma_proxy.http")
 
@@ -37,7 +38,7 @@ class BaseHandler(tornado.web.RequestHandler):
     """Thin-handler base: checks in prepare(), every failure rendered by write_error() in the wire format."""
 
     protocol = "openai"  # "openai" | "anthropic" | "auto" (by the caller's headers): the error wire format
-    auth = "api"  # "api" | "admin" | "metrics" | "public"
+    auth = "api"  # "api" | "admin" | "admin_token" (that token alone, never a key) | "metrics" | "public"
     api = "ops"  # the metrics label of the API this endpoint serves
     keepalive_sec = 15.0
     request_id = ""  # set_default_headers() runs before initialize()
@@ -57,6 +58,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self._client_gone = False
         self._shutting_down = False
         self._prepared = False  # prepare() passed: the body is being read
+        self._cors = False  # the request came from an origin in server.cors_origins
         self.served_by = ""
         self.served_model = ""
         self.finish_event: Finish | None = None
@@ -67,10 +69,15 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         self._identify()
+        self._check_browser()
+        if self.request.method == "OPTIONS":
+            return  # a CORS preflight carries no credentials; options() answers it
         if self.auth == "api":
             self._check_key(self.services.cfg.auth.api_keys)
         elif self.auth == "admin":
             self._check_admin()
+        elif self.auth == "admin_token":
+            self._check_admin_token()
         elif self.auth == "metrics":
             self._check_metrics()
         self._prepared = True
@@ -80,6 +87,34 @@ class BaseHandler(tornado.web.RequestHandler):
         self.request_id = self.request.headers.get("x-request-id", "")[:128] or f"req_{uuid.uuid4().hex[:20]}"
         self.set_header("x-request-id", self.request_id)
         request_id_var.set(self.request_id)
+
+    # ---- browsers ---------------------------------------------------------------------------
+
+    def _check_browser(self) -> None:
+        headers, server = self.request.headers, self.services.cfg.server
+        origin = headers.get("Origin")
+        why = refusal(
+            headers.get("Host", ""), origin, headers.get("Sec-Fetch-Site"),
+            server.host, server.allowed_hosts, server.cors_origins,
+        )  # fmt: skip
+        if why is not None:
+            raise ApiError("permission", why, code="forbidden_origin")
+        if origin is not None and normal_origin(origin) in cors_allowed(server.cors_origins):
+            self._cors = True
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "x-request-id, retry-after")
+            self.add_header("Vary", "Origin")
+
+    def options(self, *args: str) -> None:
+        """A CORS preflight from an allowed origin (prepare() refused every other one)."""
+        if not self._cors:
+            raise ApiError("method_not_allowed", f"Method OPTIONS is not allowed on {self.request.path}.")
+        asked = self.request.headers.get("Access-Control-Request-Headers", "")
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, HEAD, OPTIONS")
+        self.set_header("Access-Control-Allow-Headers", asked or "authorization, content-type, x-api-key")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
 
     # ---- auth -------------------------------------------------------------------------------
 
@@ -103,6 +138,21 @@ class BaseHandler(tornado.web.RequestHandler):
         """/internal/* takes the admin token, else the API keys (a startup warning says so)."""
         auth = self.services.cfg.auth
         self._check_key([auth.admin_token] if auth.admin_token else auth.api_keys)
+
+    def _check_admin_token(self) -> None:
+        """Session export and the request ring: the account's login and everyone's prompts."""
+        token = self.services.cfg.auth.admin_token
+        if not token:
+            raise ApiError(
+                "permission",
+                f"{self.request.path} needs auth.admin_token, and none is set: API keys never open it.",
+                code="admin_token_required",
+            )
+        self._check_key([token])
+
+    def holds_admin_token(self) -> bool:
+        token = self.services.cfg.auth.admin_token
+        return bool(token) and hmac.compare_digest(self.offered_key().encode(), token.encode())
 
     def offered_key(self) -> str:
         header = self.request.headers.get("Authorization", "")
@@ -137,7 +187,8 @@ class BaseHandler(tornado.web.RequestHandler):
         if not isinstance(body, dict):
             raise ApiError("invalid_request", "Request body must be a JSON object.")
         request = self.request
-        self.services.debug_ring.add(self.request_id, request.method, request.path, dict(request.headers), body)
+        if self.services.cfg.debug.request_ring:
+            self.services.debug_ring.add(self.request_id, request.method, request.path, dict(request.headers), body)
         return body
 
     # ---- errors -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import effective_config
-from ..errors import bad_request
+from ..errors import ApiError, bad_request
 from .base import BaseHandler
 
 _DEFAULT_LIMIT = 20
@@ -18,9 +18,13 @@ class EffectiveConfigHandler(BaseHandler):
 
 
 class DebugRequestsHandler(BaseHandler):
-    auth = "admin"
+    auth = "admin_token"  # the ring holds every client's prompts
 
     def get(self) -> None:
+        if not self.services.cfg.debug.request_ring:
+            raise ApiError(
+                "not_found", "The request ring is off; set debug.request_ring: true to keep recent requests."
+            )
         raw = self.get_query_argument("limit", str(_DEFAULT_LIMIT))
         try:
             limit = int(raw)

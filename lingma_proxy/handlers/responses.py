@@ -14,7 +14,7 @@ log = logging.getLogger("lingma_proxy.responses")
 class ResponsesHandler(BaseHandler):
     api = "openai_responses"
     async def post(self) -> None:
-        store = self.services.responses
+        store = self.services.responses.scoped(self.api_key_id)
         conv, options = decode_responses_request(self.json_body(), store)
         if options.ignored_tool_types:
             log.info("ignoring unsupported Responses tool types: %s", ", ".join(options.ignored_tool_types))

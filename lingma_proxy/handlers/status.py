@@ -74,6 +74,7 @@ class StatusHandler(BaseHandler):
 def _describe_instance(inst: Instance) -> dict:
     return {
         **inst.describe(),
+        "last_error": inst.last_error or None,  # redacted, but fuller than /healthz's fixed code
         "account": inst.account.name if inst.account else None,
         "user": inst.user_name or None,
     }

@@ -143,11 +143,20 @@ class LoginManager:
 
     # ---- explicit starts (admin endpoint, CLI) --------------------------------------------------------
 
-    def start(self, inst: Instance) -> LoginStatus:
-        """Start (or join) an automatic login now, regardless of the cool-down; returns at once."""
+    def start(self, inst: Instance, force: bool = False) -> LoginStatus:
+        """Start (or join) an automatic login now; returns at once. Only `force` skips the cool-down."""
         if inst.logged_in:
             raise ApiError("conflict", f"Instance {inst.name} is already logged in as {inst.user_name or 'a user'}.")
         self._require_credentials(inst)
+        if not force and not self._running(inst) and self._cooling_down(inst):
+            left = FAILED_LOGIN_COOLDOWN_SEC - (time.monotonic() - self._status[inst.name].failed_at_monotonic)
+            raise ApiError(
+                "rate_limit",
+                f"The last login of instance {inst.name} failed; retry in {left:.0f}s, or start it with the "
+                "admin token (auth.admin_token) to retry now.",
+                code="login_cooling_down",
+                retry_after=max(1, int(left)),
+            )
         if inst.client is None:
             raise ApiError("unavailable", f"Instance {inst.name} is not running (state: {inst.state}).")
         self._flow(inst, interactive=False)

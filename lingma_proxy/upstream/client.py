@@ -124,6 +124,8 @@ class LingmaClient:
         self.dialect = dialect
         self.server_info = server_info or {}
         self._control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
+        # Told each live token auth/status returns, so the log redactor masks it wherever it shows up.
+        self.on_secret: Callable[[str], None] | None = None
 
     @property
     def dialect_name(self) -> str:
@@ -148,7 +150,12 @@ class LingmaClient:
 
     async def auth_status(self) -> AuthStatus:
         raw = await self._call("auth/status", {})
-        raw = redact_json(raw if isinstance(raw, dict) else {})  # auth/status holds live tokens (§4)
+        raw = raw if isinstance(raw, dict) else {}
+        if self.on_secret is not None:
+            for key in ("token", "refreshToken"):
+                if isinstance(raw.get(key), str) and raw[key]:
+                    self.on_secret(raw[key])
+        raw = redact_json(raw)  # auth/status holds live tokens (§4)
         return AuthStatus(
             logged_in=raw.get("status") == 2,  # §4: 2 is logged in; anything else is not
             name=str(raw.get("name") or ""),

@@ -16,7 +16,7 @@ from ..errors import ApiError
 from ..redact import Redactor
 from .client import LingmaClient, connect_client
 from .discovery import attach_url
-from .process import LingmaProcess, free_port
+from .process import LingmaProcess, LingmaStartError, PortTakenError, free_port
 
 log = logging.getLogger("lingma_proxy.pool")
 
@@ -49,7 +49,8 @@ class Instance:
         self.user_name = ""
         self.dialect = ""  # settled by the first connection's probe, then reused on every restart (§9)
         self.restarts = 0
-        self.last_error = ""
+        self.last_error = ""  # redacted, for admins (/internal/status)
+        self.error_code = ""  # one fixed word, for the public /healthz
         self.process: LingmaProcess | None = None
         self.client: LingmaClient | None = None
         self.socket_port = 0
@@ -83,8 +84,13 @@ class Instance:
             "logged_in": self.logged_in,
             "dialect": self.dialect or None,
             "restarts": self.restarts,
-            "last_error": self.last_error or None,
+            "error": self.error_code or None,
         }
+
+    def failed(self, code: str, message: str) -> None:
+        self.state = "failed"
+        self.error_code = code
+        self.last_error = message
 
 
 class Lease:
@@ -178,15 +184,21 @@ class Pool:
                 probe_timeout=self.cfg.lingma.dialect_probe_sec,
             )
             inst.dialect = inst.client.dialect_name
-            inst.client.on_close(lambda inst=inst, gen=inst.generation: self._lost(inst, gen, "connection closed"))
+            inst.client.on_secret = self.redactor.add
+            inst.client.on_close(
+                lambda inst=inst, gen=inst.generation: self._lost(inst, gen, "connection_closed", "connection closed")
+            )
             await self.refresh_login(inst)
-            inst.last_error = ""
+            if inst.process is not None and not inst.process.alive:
+                # Checked after the last await: an exit during start-up was not yet anyone's to handle.
+                raise LingmaStartError(f"{inst.name}: the Lingma child exited during start-up")
+            inst.last_error = inst.error_code = ""
             who = f"logged in as {inst.user_name}" if inst.logged_in else "NOT logged in"
             took = time.monotonic() - began
             log.info("instance %s: ready in %.1fs, %s dialect, %s", inst.name, took, inst.dialect, who)
         except Exception as exc:  # any start failure leaves a failed instance that is retried with backoff
-            inst.state = "failed"
-            inst.last_error = self.redactor.redact(f"start failed: {exc}")
+            code = "port_taken" if isinstance(exc, PortTakenError) else "start_failed"
+            inst.failed(code, self.redactor.redact(f"start failed: {exc}"))
             log.error("instance %s failed to start: %s", inst.name, inst.last_error)
             await self._stop_instance(inst)
             self._schedule_restart(inst)
@@ -210,7 +222,9 @@ class Pool:
             redact=self.redactor.redact,
         )
         generation = inst.generation
-        inst.process.on_exit = lambda status: self._lost(inst, generation, f"process exited ({status})")
+        inst.process.on_exit = lambda status: self._lost(
+            inst, generation, "process_exited", f"process exited ({status})"
+        )
         await inst.process.start(timeout=self.cfg.lingma.startup_timeout)
         return f"ws://127.0.0.1:{inst.socket_port}/"
 
@@ -238,19 +252,20 @@ class Pool:
         if inst.state == "logged_out" and was != "logged_out":
             log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
 
-    def _lost(self, inst: Instance, generation: int, why: str) -> None:
-        """The child died or its socket closed: restart unless this is an old generation or shutdown."""
+    def _lost(self, inst: Instance, generation: int, code: str, why: str) -> None:
+        """The child died or its socket closed: restart unless this is an old generation or shutdown.
+
+        During start-up the start itself notices (the child is checked after the handshake) and fails."""
         if self._closing or generation != inst.generation or inst.state in ("stopped", "starting", "failed"):
             return
         log.error("instance %s lost: %s", inst.name, why)
-        inst.state = "failed"
-        inst.last_error = why
+        inst.failed(code, why)
         self._schedule_restart(inst)
 
-    def recycle(self, inst: Instance, why: str) -> None:
+    def recycle(self, inst: Instance, why: str, code: str = "unhealthy") -> None:
         """A hung or misbehaving instance: restart it now (its other streams fail cleanly)."""
         if inst.state in ("ready", "logged_out"):
-            self._lost(inst, inst.generation, why)
+            self._lost(inst, inst.generation, code, why)
 
     def _schedule_restart(self, inst: Instance) -> None:
         if self._closing:
@@ -285,10 +300,13 @@ class Pool:
             for inst in self.instances:
                 if inst.state not in ("ready", "logged_out") or inst.client is None:
                     continue
+                if inst.process is not None and not inst.process.alive:
+                    self.recycle(inst, "process exited", "process_exited")
+                    continue
                 try:
                     await asyncio.wait_for(self.refresh_login(inst), timeout=min(10.0, interval))
                 except (TimeoutError, ApiError, ConnectionError) as exc:
-                    self.recycle(inst, f"health check failed: {exc!r}")
+                    self.recycle(inst, f"health check failed: {exc!r}", "health_check_failed")
 
     # ---- selection and slots ------------------------------------------------------------------
 

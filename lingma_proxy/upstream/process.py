@@ -21,6 +21,8 @@ import pexpect
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketError, websocket_connect
 
+from .listeners import Owner, listener_owner
+
 _READY_POLL_SEC = 0.2  # docs/protocol.md §1: poll the socket every 200 ms
 _EXIT_POLL_SEC = 0.05
 _ALIVE_CHECK_SEC = 0.5  # a child may die with its PTY still held open by a grandchild
@@ -31,6 +33,10 @@ _TAIL_LINES = 200
 
 class LingmaStartError(RuntimeError):
     """The child died, or never opened its socket, during start(); the message carries its last output."""
+
+
+class PortTakenError(LingmaStartError):
+    """Another process listens on the child's port: never connect to it (upstream/listeners.py)."""
 
 
 def free_port() -> int:
@@ -155,7 +161,13 @@ class LingmaProcess:
         while True:
             if self._exited.is_set():
                 raise LingmaStartError(self._died_message("exited during start-up"))
-            if await self._socket_accepts(min(1.0, max(0.05, deadline - loop.time()))):
+            owner = listener_owner(self._child.pid, self.socket_port)
+            if owner is Owner.STRANGER:
+                raise PortTakenError(
+                    f"{self.name}: port {self.socket_port} is held by another process, not by the Lingma child; "
+                    "refusing to talk to it"
+                )
+            if owner is not Owner.NOBODY and await self._socket_accepts(min(1.0, max(0.05, deadline - loop.time()))):
                 return
             if loop.time() >= deadline:
                 raise LingmaStartError(self._died_message(f"did not open {self.url} within {timeout:g}s"))

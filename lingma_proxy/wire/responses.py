@@ -83,6 +83,27 @@ class ResponseStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def scoped(self, owner: str) -> ScopedResponseStore:
+        """The view one API key gets: ids stored under another key read as unknown."""
+        return ScopedResponseStore(self, owner)
+
+
+class ScopedResponseStore:
+    """One API key's part of a ResponseStore, with the same get and put."""
+
+    def __init__(self, shared: ResponseStore, owner: str) -> None:
+        self._shared = shared
+        self._owner = owner
+
+    def put(self, response_id: str, messages: list[Message]) -> None:
+        self._shared.put(f"{self._owner}/{response_id}", messages)
+
+    def get(self, response_id: str) -> list[Message] | None:
+        return self._shared.get(f"{self._owner}/{response_id}")
+
+    def __len__(self) -> int:
+        return len(self._shared)
+
 
 @dataclass(slots=True)
 class ResponsesOptions:
@@ -112,7 +133,9 @@ ECHO_DEFAULTS: dict = {
 }
 
 
-def decode_responses_request(body: Any, store: ResponseStore) -> tuple[Conversation, ResponsesOptions]:
+def decode_responses_request(
+    body: Any, store: ResponseStore | ScopedResponseStore
+) -> tuple[Conversation, ResponsesOptions]:
     body = require_body(body)
     model = as_str(required(body, "model", ""), "model")
     previous_id = opt_str(body, "previous_response_id", "")

@@ -16,7 +16,7 @@ from .conversation import Conversation, Message, ToolUse
 from .encoder import Encoder, argument_fragments
 from .errors import responses_failed_error
 from .ids import new_id
-from .responses import ResponsesOptions, ResponseStore
+from .responses import ResponsesOptions, ResponseStore, ScopedResponseStore
 from .sse import sse_comment, sse_event
 
 
@@ -40,7 +40,7 @@ class ResponsesEncoder(Encoder):
         created: int,
         input_tokens: int,
         options: ResponsesOptions,
-        store: ResponseStore | None = None,
+        store: ResponseStore | ScopedResponseStore | None = None,
     ) -> None:
         super().__init__(conv, response_id=response_id, model=model, created=created, input_tokens=input_tokens)
         self.options = options

@@ -20,9 +20,13 @@ MAX_TOKENS_FIELD = {"chat": "max_tokens", "responses": "max_output_tokens", "mes
 CONVERSATION_FIELD = {"chat": "messages", "responses": "input", "messages": "messages"}
 
 
+RING_TOKEN = "hostile-input-admin-token"
+
+
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    yield from module_proxy(tmp_path_factory, "hostile", {})
+    config = {"auth": {"admin_token": RING_TOKEN}, "debug": {"request_ring": True}}
+    yield from module_proxy(tmp_path_factory, "hostile", config)
 
 
 Builder = Callable[[str], tuple[bytes, str]]  # api -> (body bytes, content type)
@@ -149,7 +153,9 @@ def test_after_the_hostile_input_the_proxy_is_idle_and_its_diagnostics_still_ans
     """Hostile bodies sit in the debug ring; reading the ring must still work."""
     log_offset = len(proxy.log_text())
     assert wait_idle(proxy)["ok"] is True
-    ring = httpx.get(f"{proxy.url}/internal/debug/requests?limit=100", timeout=30)
+    ring = httpx.get(
+        f"{proxy.url}/internal/debug/requests?limit=100", headers={"Authorization": f"Bearer {RING_TOKEN}"}, timeout=30
+    )
     assert ring.status_code == 200, ring.text[:500]
     assert ring.json()["requests"]
     assert httpx.post(f"{proxy.url}{PATHS['chat']}", json=valid("chat"), timeout=30).status_code == 200

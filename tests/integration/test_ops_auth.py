@@ -64,9 +64,12 @@ def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Prox
     yield from module_proxies(
         tmp_path_factory,
         {
-            "full": {"auth": {"api_keys": [API_KEY], "admin_token": ADMIN_TOKEN, "metrics_token": METRICS_TOKEN}},
+            "full": {
+                "auth": {"api_keys": [API_KEY], "admin_token": ADMIN_TOKEN, "metrics_token": METRICS_TOKEN},
+                "debug": {"request_ring": True},
+            },
             # No admin token: /internal/* falls back to the API keys; /metrics is public on purpose.
-            "fallback": {"auth": {"api_keys": [API_KEY], "metrics_public": True}},
+            "fallback": {"auth": {"api_keys": [API_KEY], "metrics_public": True}, "debug": {"request_ring": True}},
             # No metrics token and not public: /metrics takes the API keys, and not the admin token.
             "keys_only_metrics": {"auth": {"api_keys": [API_KEY], "admin_token": ADMIN_TOKEN}},
         },
@@ -108,12 +111,30 @@ def test_models_answers_an_anthropic_caller_with_an_anthropic_401(proxies):
 
 def test_internal_falls_back_to_the_api_keys_without_an_admin_token(proxies):
     proxy = proxies["fallback"]
-    for path in ("/internal/stats", "/internal/effective-config", "/internal/debug/requests"):
+    for path in ("/internal/stats", "/internal/effective-config"):
         for credential in ("api_bearer", "api_x_api_key"):
             assert call(proxy, "GET", path, "openai", None, credential).status_code == 200
         for credential in ("none", "wrong", "admin", "metrics"):
             assert_unauthorized(call(proxy, "GET", path, "openai", None, credential), "openai")
     assert "auth.admin_token is not set: /internal/* accepts the API keys" in proxy.log_text()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/internal/debug/requests"), ("POST", "/internal/session/export")]
+)
+def test_without_an_admin_token_no_api_key_opens_the_login_or_the_request_ring(proxies, method, path):
+    """Any key holder could otherwise take the account's login, or read every other user's prompts."""
+    for credential in ("api_bearer", "api_x_api_key", "none"):
+        response = call(proxies["fallback"], method, path, "openai", None, credential)
+        assert response.status_code == 403, (credential, response.text[:300])
+        error = response.json()["error"]
+        assert error["code"] == "admin_token_required" and "auth.admin_token" in error["message"]
+
+
+def test_the_request_ring_is_off_unless_asked_for(proxies):
+    """keys_only_metrics has an admin token but no debug.request_ring: nothing is kept, and it says so."""
+    response = call(proxies["keys_only_metrics"], "GET", "/internal/debug/requests", "openai", None, "admin")
+    assert response.status_code == 404 and "debug.request_ring" in response.json()["error"]["message"]
 
 
 def test_metrics_is_public_with_metrics_public_and_the_log_warns(proxies):

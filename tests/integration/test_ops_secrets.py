@@ -39,6 +39,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             "auth": {"api_keys": [API_KEY], "admin_token": ADMIN_TOKEN, "metrics_token": METRICS_TOKEN},
             "accounts": [{"name": "acct", "username": "ops@example.com", "password_env": PASSWORD_ENV}],
             "lingma": {"simulator": {"password": SIM_PASSWORD}},
+            "debug": {"request_ring": True},
         },
     )
     yield from module_proxy(tmp_path_factory, "ops_secrets", config, env={PASSWORD_ENV: ACCOUNT_PASSWORD})

@@ -232,10 +232,24 @@ def test_non_loopback_host_without_keys_refuses_to_load(tmp_path):
     assert "auth.allow_open" in message
 
 
-@pytest.mark.parametrize("auth", ["auth: {api_keys: [k]}", "auth: {allow_open: true}"])
-def test_non_loopback_host_is_allowed_with_keys_or_explicit_open(tmp_path, auth):
+@pytest.mark.parametrize(
+    "auth",
+    [
+        "auth: {api_keys: [k], admin_token: t}",
+        "auth: {allow_open: true, admin_token: t}",
+        "auth: {api_keys: [k], allow_without_admin_token: true}",
+    ],
+)
+def test_non_loopback_host_is_allowed_with_keys_or_explicit_open_and_an_admin_token(tmp_path, auth):
     path = write(tmp_path, f"server: {{host: 0.0.0.0}}\n{auth}\n")
     assert load_config(path, {}).server.host == "0.0.0.0"
+
+
+def test_non_loopback_host_without_an_admin_token_refuses_to_load(tmp_path):
+    """Beyond loopback, every key holder would otherwise be an admin of the account's login."""
+    path = write(tmp_path, "server: {host: 0.0.0.0}\nauth: {api_keys: [k]}\n")
+    message = config_error(path)
+    assert "auth.admin_token is empty" in message and "auth.allow_without_admin_token" in message
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])

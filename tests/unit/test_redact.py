@@ -101,3 +101,28 @@ def test_secret_key_names(key):
 @pytest.mark.parametrize("key", ["max_tokens", "prompt_tokens", "name", "model", "session_bundle_file", "password_env"])
 def test_ordinary_key_names(key):
     assert not is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("HTTPS_PROXY=http://alice:s3cr3t-pw@proxy.corp:3128", "s3cr3t-pw"),
+        ("cache/user: machine_id=9f8e7d6c5b4a", "9f8e7d6c5b4a"),
+        ('{"machine_id": "9f8e7d6c5b4a"}', "9f8e7d6c5b4a"),
+        ("https://devops.aliyun.com/lingma/login?nonce=0123abcd&port=1&state=0123abcd", "0123abcd"),
+        ("login?port=1&challenge=PKCE-value-xyz&challenge_method=S256", "PKCE-value-xyz"),
+    ],
+)
+def test_user_info_emails_machine_ids_and_login_url_values_are_masked(text, secret):
+    assert secret not in Redactor().redact(text)
+
+
+def test_a_token_learned_at_run_time_is_masked_wherever_it_appears():
+    redactor = Redactor()
+    redactor.add("opaque-live-value-1234")
+    assert "opaque-live-value-1234" not in redactor.redact("child said: opaque-live-value-1234 ok")
+
+
+@pytest.mark.parametrize("key", ["credentials", "private_key", "auth", "session", "cookie", "machineId"])
+def test_debug_ring_masks_the_wider_family_of_secret_key_names(key):
+    assert redact_json({key: "value-x"}) == {key: "***"}

@@ -87,6 +87,7 @@ def test_auth_posture_with_keys_tokens_and_public_metrics():
     assert auth_posture_lines(fallback)[2].split(None, 1)[1] == "the API keys (no admin_token set)"
     assert auth_posture_lines(fallback)[3].split(None, 1)[1] == "public (metrics_public)"
     assert auth_warnings(fallback, 8787) == [
-        "auth.admin_token is not set: /internal/* accepts the API keys",
+        "auth.admin_token is not set: /internal/* accepts the API keys, "
+        "except session export and the request ring, which stay closed",
         "auth.metrics_public is on: /metrics is readable without a token",
     ]
