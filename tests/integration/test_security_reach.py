@@ -18,6 +18,7 @@ import pytest
 
 from .ops_support import error_of, module_proxies, request_body
 from .proxy_harness import REPO, Proxy, free_port, wait_until_ready
+from .test_login import login_config, needs_browser, wait_for_instance_state
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -249,3 +250,21 @@ def test_healthz_names_a_failure_by_code_and_never_quotes_the_child(make_proxy, 
     assert "fatal: cannot open workspace" in detail
     assert "9f8e7d6c5b4a3f2e" not in detail and secret not in detail
 
+
+
+# ---- the login cool-down ---------------------------------------------------------------------------
+
+
+@needs_browser
+def test_a_failed_login_cannot_be_restarted_within_its_cool_down_without_the_admin_token(make_proxy):
+    """Three quick POSTs from a web page used to skip the cool-down that protects the account from lockout."""
+    config = login_config("REACH_LOGIN_PASSWORD", max_retry=0)
+    del config["auth"]  # the shipped posture: no admin token, /internal/* open on loopback
+    proxy = make_proxy(config, env={"REACH_LOGIN_PASSWORD": "Wr0ng-Guess-For-Cooldown"}, wait_ready=False)
+    wait_for_instance_state(proxy, "logged_out")
+    assert httpx.post(f"{proxy.url}/v1/chat/completions", json=CHAT, timeout=60).status_code == 503
+    for _ in range(3):
+        again = httpx.post(f"{proxy.url}/internal/auto-login/start?instance=work-0", timeout=10)
+        assert again.status_code == 429, again.text[:300]
+        assert again.json()["error"]["code"] == "login_cooling_down" and int(again.headers["retry-after"]) > 0
+    assert proxy.log_text().count("login flow started for instance work-0") == 1
