@@ -7,7 +7,8 @@ call from prose that merely mentions the opener, and a reader for the body betwe
   <minimax:tool_call ...><invoke ...>...</minimax:tool_call>   MiniMax-M2
   <function=NAME>...</function>                   Qwen3-Coder without its <tool_call> wrapper
   <|tool_calls_section_begin|>...<|tool_calls_section_end|>   Kimi-K2 (and the singular variant)
-  <｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>        DeepSeek V3.1 and later
+  <｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>        DeepSeek V3.1
+  <｜DSML｜tool_calls><｜DSML｜invoke ...>...</｜DSML｜tool_calls>   DeepSeek V4 (V3.2: function_calls)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Literal
 from ..wire.conversation import ToolSpec
 from .call_request import CallRequest, NotACall
 from .calls import arguments_object, read_calls
-from .xml_calls import read_function, read_invokes, whole_matches
+from .xml_calls import DSML_INVOKES, MINIMAX_INVOKES, read_function, whole_matches
 
 Verdict = Literal["call", "text"] | None  # None: too little has arrived to tell
 
@@ -88,6 +89,11 @@ def _sniff_minimax(body: str) -> Verdict:
     return _starts(body[head.end() :], ("<invoke",))
 
 
+def _sniff_dsml(body: str) -> Verdict:
+    s = body.lstrip()
+    return _starts(s, ("<｜DSML｜invoke", "<|DSML|invoke")) if s else None
+
+
 def _always_call(body: str) -> Verdict:
     """Special tokens that only a model's tool-call output contains: no prose to tell apart."""
     return "call"
@@ -97,7 +103,7 @@ def _read_minimax(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
     head = _ATTRIBUTES_END.match(body)
     if head is None:
         raise NotACall("malformed <minimax:tool_call> tag")
-    return read_invokes(body[head.end() :], tools)
+    return MINIMAX_INVOKES.read(body[head.end() :], tools)
 
 
 def _read_bare_function(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
@@ -136,6 +142,13 @@ TAG_FORMATS = (
     _kimi("<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"),
     _kimi("<|tool_call_section_begin|>", "<|tool_call_section_end|>"),  # a variant Kimi also writes
     TagFormat("<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", _always_call, _read_deepseek),
+    # DeepSeek V3.2 (function_calls) and V4 (tool_calls); the bars are full-width in the tokens,
+    # and ASCII where a server or a log has rewritten them.
+    *(
+        TagFormat(f"<{bar}DSML{bar}{wrapper}>", f"</{bar}DSML{bar}{wrapper}>", _sniff_dsml, DSML_INVOKES.read)
+        for wrapper in ("tool_calls", "function_calls")
+        for bar in ("｜", "|")
+    ),
 )
 
 

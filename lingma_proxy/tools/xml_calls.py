@@ -18,9 +18,11 @@ _FUNCTION_END = "</function>"
 _PARAMETER = re.compile(r"<parameter=([^>\s]+)\s*>(.*?)</parameter>", re.DOTALL)
 GLM_CALL = re.compile(r"([^\s<>{}\[\]\"`]+)\s*(?=<arg_key>|\Z)")  # NAME, then its first argument or nothing
 _GLM_ARGUMENT = re.compile(r"<arg_key>\s*(.*?)\s*</arg_key>\s*<arg_value>(.*?)</arg_value>", re.DOTALL)
-_INVOKE = re.compile(r"<invoke\b([^>]*)>(.*?)</invoke>", re.DOTALL)
-_INVOKE_PARAMETER = re.compile(r"<parameter\b([^>]*)>(.*?)</parameter>", re.DOTALL)
 _NAME_ATTRIBUTE = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+# DeepSeek's DSML says itself whether a value is raw text (string="true") or JSON (string="false").
+_STRING_ATTRIBUTE = re.compile(r"""\bstring\s*=\s*["']?(true|false)\b""")
+_RAW_TEXT = {"type": "string"}
+_JSON_TEXT: dict = {}  # no declared type: the value is parsed when it is JSON
 
 
 def read_function(text: str, tools: dict[str, ToolSpec]) -> CallRequest:
@@ -29,7 +31,7 @@ def read_function(text: str, tools: dict[str, ToolSpec]) -> CallRequest:
     if head is None:
         raise NotACall("not a <function=...> call")
     body = text[head.end() :].rstrip().removesuffix(_FUNCTION_END)
-    pairs = [(m.group(1), m.group(2)) for m in whole_matches(_PARAMETER, body, "<function> call")]
+    pairs = [(m.group(1), m.group(2), None) for m in whole_matches(_PARAMETER, body, "<function> call")]
     return _typed_request(head.group(1), pairs, tools)
 
 
@@ -39,17 +41,29 @@ def read_glm(text: str, tools: dict[str, ToolSpec]) -> CallRequest:
     if head is None:
         raise NotACall("not a GLM call")
     matches = whole_matches(_GLM_ARGUMENT, text[head.end() :], "GLM call")
-    return _typed_request(head.group(1), [(m.group(1), m.group(2)) for m in matches], tools)
+    return _typed_request(head.group(1), [(m.group(1), m.group(2), None) for m in matches], tools)
 
 
-def read_invokes(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
-    """MiniMax-M2: <invoke name="NAME"><parameter name="KEY">VALUE</parameter>...</invoke>, several per block."""
-    requests = []
-    for invoke in whole_matches(_INVOKE, body, "MiniMax tool call", allow_empty=False):
-        parameters = whole_matches(_INVOKE_PARAMETER, invoke.group(2), "MiniMax invoke")
-        pairs = [(_name_attribute(m.group(1), "<parameter>"), m.group(2)) for m in parameters]
-        requests.append(_typed_request(_name_attribute(invoke.group(1), "<invoke>"), pairs, tools))
-    return requests
+class InvokeSyntax:
+    """<invoke name="NAME"><parameter name="KEY">VALUE</parameter>...</invoke>, several per block:
+    MiniMax-M2's tags, and DeepSeek V3.2/V4's DSML, the same tags after a `｜DSML｜` token."""
+
+    def __init__(self, tag_prefix: str, family: str) -> None:
+        self.invoke = re.compile(rf"<{tag_prefix}invoke\b([^>]*)>(.*?)</{tag_prefix}invoke>", re.DOTALL)
+        self.parameter = re.compile(rf"<{tag_prefix}parameter\b([^>]*)>(.*?)</{tag_prefix}parameter>", re.DOTALL)
+        self.family = family
+
+    def read(self, body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
+        requests = []
+        for invoke in whole_matches(self.invoke, body, f"{self.family} tool call", allow_empty=False):
+            parameters = whole_matches(self.parameter, invoke.group(2), f"{self.family} invoke")
+            pairs = [(_name_attribute(m[1], "<parameter>"), m[2], _value_hint(m[1])) for m in parameters]
+            requests.append(_typed_request(_name_attribute(invoke.group(1), "<invoke>"), pairs, tools))
+        return requests
+
+
+MINIMAX_INVOKES = InvokeSyntax("", "MiniMax")
+DSML_INVOKES = InvokeSyntax("[｜|]DSML[｜|]", "DeepSeek DSML")
 
 
 def whole_matches(pattern: re.Pattern[str], text: str, what: str, *, allow_empty: bool = True) -> list[re.Match[str]]:
@@ -77,11 +91,22 @@ def typed_value(raw: str, schema: object) -> object:
         return text
 
 
-def _typed_request(name: str, pairs: list[tuple[str, str]], tools: dict[str, ToolSpec]) -> CallRequest:
+def _typed_request(name: str, pairs: list[tuple[str, str, dict | None]], tools: dict[str, ToolSpec]) -> CallRequest:
+    """`pairs`: (key, value text, the schema the value states for itself or None)."""
     tool = tools.get(name)
     properties = (tool.parameters.get("properties") or {}) if tool else {}
-    arguments = {key.strip(): typed_value(value, properties.get(key.strip())) for key, value in pairs}
+    arguments = {
+        key.strip(): typed_value(value, properties.get(key.strip()) if hint is None else hint)
+        for key, value, hint in pairs
+    }
     return CallRequest(name=name, arguments=arguments, explicit_arguments=True)
+
+
+def _value_hint(attributes: str) -> dict | None:
+    found = _STRING_ATTRIBUTE.search(attributes)
+    if found is None:
+        return None
+    return _RAW_TEXT if found.group(1) == "true" else _JSON_TEXT
 
 
 def _name_attribute(attributes: str, tag: str) -> str:

@@ -65,7 +65,7 @@ UNDECLARED: Call = ("launch_rockets", {"count": 3})
 BAD_ARGUMENTS: Call = ("get_current_weather", {"city": "Paris", "days": "many"})
 
 # Markers of every family: none may ever reach the client's text.
-MARKERS = ("<tool_call", "</tool_call", "<arg_", "<invoke", "minimax", "<|", "<｜", "<function", "<parameter")
+MARKERS = ("<tool_call", "</tool_call", "<arg_", "<invoke", "minimax", "<|", "<｜", "DSML", "<function", "<parameter")
 
 
 def _text(value: object) -> str:
@@ -114,6 +114,21 @@ def deepseek(calls: list[Call]) -> str:
     return f"<｜tool▁calls▁begin｜>{body}<｜tool▁calls▁end｜>"
 
 
+def dsml(calls: list[Call], wrapper: str = "tool_calls", bar: str = "｜") -> str:
+    """DeepSeek V4 (V3.2: function_calls): invokes after a DSML token, each value marked raw text or JSON."""
+    tag = f"{bar}DSML{bar}"
+    invokes = "".join(
+        f'<{tag}invoke name="{name}">\n'
+        + "".join(
+            f'<{tag}parameter name="{k}" string="{str(isinstance(v, str)).lower()}">{_text(v)}</{tag}parameter>\n'
+            for k, v in args.items()
+        )
+        + f"</{tag}invoke>\n"
+        for name, args in calls
+    )
+    return f"<{tag}{wrapper}>\n{invokes}</{tag}{wrapper}>"
+
+
 def qwen3_coder(calls: list[Call]) -> str:
     """Qwen3-Coder without the <tool_call> wrapper: values on lines of their own."""
     return "\n".join(
@@ -130,6 +145,7 @@ FAMILIES: dict[str, Callable[[list[Call]], str]] = {
     "minimax": minimax,
     "kimi": kimi,
     "deepseek": deepseek,
+    "deepseek_v4": dsml,
     "qwen3_coder": qwen3_coder,
 }
 
@@ -205,6 +221,15 @@ VARIANTS = [
         [PARIS],
         "",
     ),
+    ("deepseek v3.2 dsml", dsml([TYPED], wrapper="function_calls"), [TYPED], ""),
+    ("dsml with ascii bars", dsml([PARIS, TOKYO_TIME], bar="|"), [PARIS, TOKYO_TIME], ""),
+    (
+        "dsml value marked as JSON for a string property",
+        '<｜DSML｜tool_calls><｜DSML｜invoke name="get_time"><｜DSML｜parameter name="timezone" string="false">'
+        '"Asia/Tokyo"</｜DSML｜parameter></｜DSML｜invoke></｜DSML｜tool_calls>',
+        [TOKYO_TIME],
+        "",
+    ),
     (
         "qwen3-coder compact",
         "<function=get_current_weather><parameter=city>Paris</parameter><parameter=days>1</parameter></function>",
@@ -256,6 +281,8 @@ MALFORMED = [
      "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
     ("deepseek arguments not an object", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>[1]"
      "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
+    ("dsml parameter outside an invoke", '<｜DSML｜tool_calls><｜DSML｜invoke name="get_time"></｜DSML｜invoke>'
+     '<｜DSML｜parameter name="timezone" string="true">UTC</｜DSML｜parameter></｜DSML｜tool_calls>'),
     ("qwen3-coder unclosed parameter", "<function=get_time>\n<parameter=timezone>\nUTC\n</function>"),
 ]
 
@@ -264,6 +291,7 @@ PROSE = [
     "Partial openers: a <minimax:tool b, c <|tool_calls_section d, e <｜tool▁calls f, g <function x>.",
     "Qwen3-Coder writes <function=NAME> blocks, GLM writes <tool_call> then a name.",
     "Inside a section Kimi writes <|tool_call_begin|>; DeepSeek writes <｜tool▁call▁begin｜>.",
+    "DeepSeek V4 opens with <｜DSML｜tool_calls> and then an invoke tag.",
     "Compare <invoke> with <arg_key> and <parameter=x>.",
     "<function=get_time> is only mentioned here.",
     # Kimi with its special tokens stripped by a server: deliberately not a call (docs/tool-formats.md).
