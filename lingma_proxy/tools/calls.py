@@ -7,16 +7,19 @@ Accepted shapes (the canonical one first):
   {"function": N, "input": {...}}             any name key with any arguments key
   [call, call, ...]                           several calls in one block
   <tool_call>...</tool_call> segments         possibly wrapped in a fence
-  <function=N><parameter=K>V</parameter>      Qwen3-Coder's XML call format
+  <function=N><parameter=K>V</parameter>      Qwen3-Coder's XML call format (tools/xml_calls.py)
+  N<arg_key>K</arg_key><arg_value>V</arg_value> GLM's format, inside <tool_call> (tools/xml_calls.py)
+The other families' own blocks are told apart and read in `tools/families.py`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..wire.conversation import ToolSpec
+from .call_request import CallRequest, NotACall
 from .jsontext import loads_lenient
+from .xml_calls import GLM_CALL, read_function, read_glm
 
 NAME_KEYS = ("tool", "name", "function", "tool_name")
 ARGUMENT_KEYS = ("parameters", "arguments", "input", "args")
@@ -24,22 +27,7 @@ _IGNORED_KEYS = frozenset(("type", "id", "call_id"))
 CALL_KEYS = frozenset(NAME_KEYS) | frozenset(ARGUMENT_KEYS) | _IGNORED_KEYS  # keys a call object may have
 
 _TAG_SEGMENT = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
-_XML_FUNCTION = re.compile(r"<function=([^>\s]+)\s*>")
-_XML_PARAMETER = re.compile(r"<parameter=([^>\s]+)\s*>\n?(.*?)\n?</parameter>", re.DOTALL)
 _INNER_FENCE = re.compile(r"\A```[^\n{]*\n?(.*?)\n?```\Z", re.DOTALL)
-
-
-class NotACall(ValueError):
-    """The body is not a tool call object; the message says why."""
-
-
-@dataclass(slots=True)
-class CallRequest:
-    """A call as the model wrote it, before the tool name and arguments are checked."""
-
-    name: str
-    arguments: dict
-    explicit_arguments: bool  # an arguments key was present (a bare {"name": ...} may be prose JSON)
 
 
 def read_calls(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
@@ -53,8 +41,10 @@ def read_calls(body: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
 
 def _read_segment(text: str, tools: dict[str, ToolSpec]) -> list[CallRequest]:
     text = _unwrap_fence(text)
-    if _XML_FUNCTION.match(text):
-        return [_read_xml_call(text, tools)]
+    if text.startswith("<function="):
+        return [read_function(text, tools)]
+    if GLM_CALL.match(text):
+        return [read_glm(text, tools)]
     try:
         value = loads_lenient(text)
     except ValueError as error:
@@ -84,11 +74,12 @@ def _call_from_object(value: object) -> CallRequest:
     if not name:
         raise NotACall("not a tool call object (no tool name)")
     argument_key = next((key for key in ARGUMENT_KEYS if key in holder), None)
-    arguments = _arguments_object(holder[argument_key] if argument_key else None)
+    arguments = arguments_object(holder[argument_key] if argument_key else None)
     return CallRequest(name=name, arguments=arguments, explicit_arguments=argument_key is not None)
 
 
-def _arguments_object(raw: object) -> dict:
+def arguments_object(raw: object) -> dict:
+    """A call's arguments as an object: a JSON object, its text, or nothing at all."""
     if raw is None:
         return {}
     if isinstance(raw, str):
@@ -101,23 +92,3 @@ def _arguments_object(raw: object) -> dict:
     if not isinstance(raw, dict):
         raise NotACall("arguments are not a JSON object")
     return raw
-
-
-def _read_xml_call(text: str, tools: dict[str, ToolSpec]) -> CallRequest:
-    name = _XML_FUNCTION.search(text).group(1)
-    tool = tools.get(name)
-    properties = (tool.parameters.get("properties") or {}) if tool else {}
-    arguments = {
-        key: _xml_value(value, properties.get(key) or {}) for key, value in _XML_PARAMETER.findall(text)
-    }
-    return CallRequest(name=name, arguments=arguments, explicit_arguments=True)
-
-
-def _xml_value(raw: str, schema: object) -> object:
-    """XML parameters are text; a non-string property gets its JSON value when the text is JSON."""
-    if isinstance(schema, dict) and schema.get("type") == "string":
-        return raw
-    try:
-        return loads_lenient(raw)
-    except ValueError:
-        return raw

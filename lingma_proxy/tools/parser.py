@@ -6,11 +6,12 @@ reaches the client. What counts as a block:
   - a fence labelled as an action (```json action, ```action, ```tool_call ...), anywhere in a line;
   - a bare or ```json fence at the start of a line whose body turns out to be a call object
     (anything else in it, such as JSON shown to the user, is released as text);
-  - Qwen's <tool_call>...</tool_call>, anywhere, when its body starts like a call (JSON, a fence
-    or <function=...>); prose that merely mentions the tag stays text.
-The body shapes themselves are read by `tools/calls.py`. A fence with another label (```python)
-opens a code block that is passed through as text, so its closing fence is never mistaken for an
-opening one.
+  - a model family's own tag-delimited block, anywhere, when its body starts like a call: Qwen's
+    <tool_call>, GLM, MiniMax, Kimi, DeepSeek, bare Qwen3-Coder (`tools/families.py`); prose that
+    merely mentions a tag stays text.
+The body shapes are read by `tools/calls.py`, `tools/xml_calls.py` and `tools/families.py`. A fence
+with another label (```python) opens a code block that is passed through as text, so its closing
+fence is never mistaken for an opening one.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ from typing import Literal
 
 from ..events import TextDelta, ToolCall
 from ..wire.conversation import ToolSpec
-from .calls import CALL_KEYS, CallRequest, NotACall, read_calls
+from .call_request import CallRequest, NotACall
+from .calls import CALL_KEYS, read_calls
 from .contract import FENCE
+from .families import TagFormat, Verdict, could_open_tag, tag_format_at
 from .jsontext import compact_json
 from .schema import validate_arguments
 
 ACTION_INFOS = frozenset(("json action", "action", "json-action", "json_action", "jsonaction", "tool_call"))
 CANDIDATE_INFOS = frozenset(("", "json", "json5", "jsonc"))
-_TAG_OPEN = "<tool_call>"
-_TAG_CLOSE = "</tool_call>"
-_XML_FUNCTION = "<function="  # Qwen3-Coder's call format inside <tool_call>
+_TAG_OPEN = "<tool_call>"  # may open a ```json fence's body too
 _MAX_INFO = 64  # a fence's info string longer than this is not one of ours
 _SNIFF_LIMIT = 2048  # past this, an undecided body is held until it closes
 
@@ -66,6 +67,7 @@ class _Block:
     backticks: int = 0
     sniffed: bool = False
     tail: str = ""  # end of a tag body, to find a closing tag split across deltas
+    format: TagFormat | None = None  # set for kind "tag"
 
 
 class ActionBlockParser:
@@ -89,11 +91,11 @@ class ActionBlockParser:
         return self._take()
 
     def close(self) -> list[TextDelta | ToolCall]:
-        """End of stream: an open action block is rejected, anything held back is text."""
+        """End of stream: an open block that began like a call is rejected, anything else is text."""
         while self._block or self._hold:
             if self._block:
                 block, self._block = self._block, None
-                if block.kind == "candidate":
+                if block.kind == "candidate" or (block.kind == "tag" and not self._began_as_call(block)):
                     self._consume(self._release(block))
                 else:
                     self._reject(block.opener + "".join(block.parts), "unterminated")
@@ -124,10 +126,11 @@ class ActionBlockParser:
             j = match.start()
             self._text(s[i:j])
             if s[j] == "<":
-                if s.startswith(_TAG_OPEN, j):
-                    self._open_block("tag", _TAG_OPEN)
-                    return s[j + len(_TAG_OPEN) :]
-                if _TAG_OPEN.startswith(s[j:]):
+                tag = tag_format_at(s, j)
+                if tag is not None:
+                    self._open_block("tag", tag.opener, tag)
+                    return s[j + len(tag.opener) :]
+                if could_open_tag(s[j:]):
                     self._hold = s[j:]
                     return ""
                 self._text("<")
@@ -216,8 +219,8 @@ class ActionBlockParser:
 
     # --- inside blocks --------------------------------------------------------------------
 
-    def _open_block(self, kind: BlockKind, opener: str) -> None:
-        self._block = _Block(kind=kind, lead_ws=self._ws, opener=opener)
+    def _open_block(self, kind: BlockKind, opener: str, tag: TagFormat | None = None) -> None:
+        self._block = _Block(kind=kind, lead_ws=self._ws, opener=opener, format=tag)
         self._ws = ""
         self._fence_line = None
 
@@ -238,9 +241,13 @@ class ActionBlockParser:
         """Release text early once its start shows it is no call: JSON shown to the user, or prose
         that merely mentions <tool_call>."""
         block.head += block.parts[-1][: _SNIFF_LIMIT - len(block.head)]
-        verdict = _sniff(block.kind, block.head)
+        verdict = _sniff(block, block.head)
         block.sniffed = verdict is not None or len(block.head) >= _SNIFF_LIMIT
         return verdict == "text"
+
+    @staticmethod
+    def _began_as_call(block: _Block) -> bool:
+        return _sniff(block, "".join(block.parts)[:_SNIFF_LIMIT]) == "call"
 
     def _release(self, block: _Block) -> str:
         """A block that is no call: its opener becomes text and its body is scanned again.
@@ -255,12 +262,13 @@ class ActionBlockParser:
 
     def _finish_block(self, block: _Block) -> str:
         raw_body = "".join(block.parts)
-        body = raw_body[: -len(_TAG_CLOSE if block.kind == "tag" else FENCE)]
+        body = raw_body[: -len(block.format.closer if block.format else FENCE)]
         raw = block.opener + raw_body
-        if block.kind != "action" and _sniff(block.kind, body[:_SNIFF_LIMIT]) == "text":
+        if block.kind != "action" and _sniff(block, body[:_SNIFF_LIMIT]) == "text":
             return self._release(block)  # the verdict streaming would have reached on the same text
+        read = block.format.read if block.format else read_calls
         try:
-            requests = read_calls(body, self._tools)
+            requests = read(body, self._tools)
         except NotACall as error:
             if block.kind == "candidate":
                 return self._release(block)
@@ -331,12 +339,13 @@ def _backtick_run(s: str, start: int) -> int:
 
 def _scan_tag(block: _Block, text: str) -> int:
     """Index in `text` just past the closing tag, or -1."""
+    closer = block.format.closer
     window = block.tail + text
-    found = window.find(_TAG_CLOSE)
+    found = window.find(closer)
     if found < 0:
-        block.tail = window[-(len(_TAG_CLOSE) - 1) :]
+        block.tail = window[-(len(closer) - 1) :]
         return -1
-    return found - len(block.tail) + len(_TAG_CLOSE)
+    return found - len(block.tail) + len(closer)
 
 
 def _scan_fence(block: _Block, text: str) -> int:
@@ -372,18 +381,15 @@ def _scan_fence(block: _Block, text: str) -> int:
     return -1
 
 
-def _sniff(kind: BlockKind, body: str) -> Literal["call", "text"] | None:
+def _sniff(block: _Block, body: str) -> Verdict:
     """Does a block body start like a call? None while too little has arrived to tell."""
+    if block.format is not None:
+        return block.format.sniff(body)
     s = body.lstrip()
     if not s:
         return None
     if s[0] == "<":
-        nested = _XML_FUNCTION if kind == "tag" else _TAG_OPEN
-        if s.startswith(nested):
-            return "call"
-        return None if nested.startswith(s) or (kind == "tag" and _TAG_CLOSE.startswith(s)) else "text"
-    if kind == "tag":
-        return "call" if s[0] in "{[`" else "text"
+        return "call" if s.startswith(_TAG_OPEN) else None if _TAG_OPEN.startswith(s) else "text"
     key = _SNIFF_KEY.match(s)
     if key:
         return "call" if key.group(1) in CALL_KEYS else "text"

@@ -37,6 +37,20 @@ _TOOL_DEFINITIONS = [
         {"type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]},
     ),
     ("never_works", "A tool the scenario never calls.", {"type": "object", "properties": {}}),
+    (
+        "get_current_weather",
+        "Current weather and a forecast for a city (tests/integration/test_tool_formats.py).",
+        {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "days": {"type": "integer"},
+                "hourly": {"type": "boolean"},
+            },
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    ),
 ]
 
 
