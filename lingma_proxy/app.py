@@ -8,7 +8,6 @@ import os
 import signal
 from pathlib import Path
 
-import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
@@ -26,6 +25,7 @@ from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, Metr
 from .handlers.responses import ResponsesHandler
 from .handlers.stats import StatsHandler
 from .handlers.status import StatusHandler, StatusPageHandler
+from .http_server import GuardedHTTPServer, connection_cap, raise_descriptor_limit
 from .login.manager import LoginManager
 from .logs import setup_logging
 from .metrics import Metrics
@@ -168,10 +168,13 @@ async def serve(cfg: Config) -> int:
     except ApiError as err:
         log.error("%s", err.message)
         return 2
-    server = tornado.httpserver.HTTPServer(
+    server = GuardedHTTPServer(
         make_app(services),
+        header_timeout=cfg.server.header_timeout_sec,
+        idle_timeout=cfg.server.idle_timeout_sec,
+        body_timeout=cfg.server.body_timeout_sec,
+        max_connections=connection_cap(cfg.limits.max_connections, raise_descriptor_limit()),
         max_body_size=max(64 * 1024 * 1024, 2 * cfg.limits.max_body_bytes),
-        idle_connection_timeout=3600,
     )
     sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
     server.add_sockets(sockets)

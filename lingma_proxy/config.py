@@ -44,6 +44,9 @@ class ServerConfig:
     log_level: str = "info"  # debug|info|warning|error
     log_format: str = "text"  # text|json
     shutdown_grace_sec: float = 5.0
+    header_timeout_sec: float = 10.0  # a new connection's first request headers must arrive within this
+    idle_timeout_sec: float = 90.0  # a kept-alive connection may wait this long for its next request
+    body_timeout_sec: float = 60.0  # a request body must arrive within this (streamed answers are not bodies)
     allowed_hosts: list[str] = field(default_factory=list)  # Host names beyond loopback and `host`; "*" = any
     cors_origins: list[str] = field(default_factory=list)  # browser origins that may call the APIs
 
@@ -64,6 +67,7 @@ class LimitsConfig:
     queue_timeout_sec: float = 30.0
     max_body_bytes: int = 16 * 1024 * 1024
     max_concurrent_per_instance: int = 4
+    max_connections: int = 512  # open client connections; capped by the open-file limit
 
 
 @dataclass
@@ -162,6 +166,9 @@ _RULES: dict[str, Rule] = {
     "server.log_level": one_of("debug", "info", "warning", "error"),
     "server.log_format": one_of("text", "json"),
     "server.shutdown_grace_sec": NOT_NEGATIVE,
+    "server.header_timeout_sec": POSITIVE,
+    "server.idle_timeout_sec": POSITIVE,
+    "server.body_timeout_sec": POSITIVE,
     "server.allowed_hosts[]": matching("a host name, an IP address or *", r"\*|\[?[A-Za-z0-9.:_-]+\]?"),
     "server.cors_origins[]": matching("an origin such as https://app.example.com", r"https?://[^\s/]+"),
     "auth.api_keys[]": NON_EMPTY,
@@ -169,6 +176,7 @@ _RULES: dict[str, Rule] = {
     "limits.queue_timeout_sec": NOT_NEGATIVE,
     "limits.max_body_bytes": int_at_least(1),
     "limits.max_concurrent_per_instance": int_at_least(1),
+    "limits.max_connections": int_at_least(8),
     "lingma.binary": Rule("auto, simulator or the path of the Lingma binary", bool),
     "lingma.attach": matching("off, auto or a ws:// URL", r"wss?://[^\s/]+(/\S*)?", "off", "auto"),
     "lingma.work_dir": NON_EMPTY,

@@ -7,6 +7,7 @@ production; tests only choose the config and the scenario.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -92,8 +93,10 @@ def _http_port_of_child(proxy_pid: int, work_dir: Path) -> int:
 
 
 def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                wait_ready: bool = True, timeout: float = 60.0, dialect: str | None = None) -> Proxy:
-    """`dialect` picks the simulator's chat dialect (classic or acp); the proxy still probes it itself."""
+                wait_ready: bool = True, timeout: float = 60.0, dialect: str | None = None,
+                max_open_files: int | None = None) -> Proxy:
+    """`dialect` picks the simulator's chat dialect (classic or acp); the proxy still probes it itself.
+    `max_open_files` sets the proxy's RLIMIT_NOFILE, soft and hard, as `ulimit -n` would."""
     port = free_port()
     base: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "log_level": "debug"},
@@ -111,6 +114,7 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, 
         process = subprocess.Popen(
             [sys.executable, str(REPO / "lingma_proxy.py"), "--config", str(cfg_path)],
             cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env,
+            preexec_fn=None if max_open_files is None else lambda: _limit_open_files(max_open_files),
         )
     proxy = Proxy(process, port, tmp, log_path, cfg)
     if wait_ready:
@@ -118,6 +122,10 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, 
         # The proxy probes the dialect itself (lingma.dialect: auto): it must have found the one asked for.
         assert not dialect or health["upstream"]["dialect"] == dialect, health
     return proxy
+
+
+def _limit_open_files(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
 def wait_until_ready(proxy: Proxy, timeout: float = 60.0, status: int = 200) -> dict:
