@@ -64,7 +64,8 @@ def render_example(kind: str, port: int, backend_ports: list[int]) -> str:
     """The shipped example with its listen and server addresses pointed at loopback ports."""
     text = (EXAMPLES / EXAMPLE_FILE[kind]).read_text()
     listen = {"nginx": f"listen 127.0.0.1:{port};", "haproxy": f"bind 127.0.0.1:{port}"}[kind]
-    replacements = {LISTEN[kind]: listen, **{old: f"127.0.0.1:{new}" for old, new in zip(BACKENDS, backend_ports, strict=True)}}
+    replacements = {LISTEN[kind]: listen}
+    replacements.update((old, f"127.0.0.1:{new}") for old, new in zip(BACKENDS, backend_ports, strict=True))
     for old, new in replacements.items():
         # Fails loudly when the example changes shape, rather than testing something else.
         assert text.count(old) == 1, f"examples/{EXAMPLE_FILE[kind]} should contain {old!r} exactly once"
@@ -105,7 +106,9 @@ def start_balancer(kind: str, tmp: Path, backend_ports: list[int]) -> Balancer:
     (tmp / "lingma.conf").write_text(render_example(kind, port, backend_ports))
     command = _nginx_command(tmp) if kind == "nginx" else _haproxy_command(tmp)
     with open(tmp / "stdout.log", "wb") as log_file:
-        process = subprocess.Popen(command, cwd=tmp, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, cwd=tmp, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     balancer = Balancer(kind, process, port, tmp)
 
     def answers() -> bool:
