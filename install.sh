@@ -4,6 +4,7 @@
 # Idempotent: a second run only lets pip confirm the requirements are met. --dev adds the test tools.
 # Chromium and chromedriver (for the Selenium login) are installed with apt-get when missing and
 # possible; otherwise the proxy still works, and .venv/browser-status says why there is no browser.
+# --dev also installs nginx and HAProxy the same way, for the load balancer tests (skipped without them).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -12,7 +13,7 @@ DEV=0
 for arg in "$@"; do
   case "$arg" in
     --dev) DEV=1 ;;
-    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option: $arg (usage: ./install.sh [--dev])" >&2; exit 2 ;;
   esac
 done
@@ -66,7 +67,7 @@ find_browser() {
   [[ -n "$BROWSER" && -n "$DRIVER" ]]
 }
 
-install_browser_with_apt() {  # prints the reason and returns non-zero when it cannot
+apt_install() {  # apt_install PACKAGE...: prints the reason and returns non-zero when it cannot
   local sudo=()
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "no apt-get on this system"; return 1
@@ -83,8 +84,8 @@ install_browser_with_apt() {  # prints the reason and returns non-zero when it c
     tail -n 5 "$apt_log" >&2; echo "apt-get update failed (details in $apt_log)"; return 1
   fi
   if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      chromium chromium-driver >>"$apt_log" 2>&1; then
-    tail -n 5 "$apt_log" >&2; echo "apt-get install chromium chromium-driver failed (details in $apt_log)"; return 1
+      "$@" >>"$apt_log" 2>&1; then
+    tail -n 5 "$apt_log" >&2; echo "apt-get install $* failed (details in $apt_log)"; return 1
   fi
 }
 
@@ -95,7 +96,7 @@ if find_browser; then
   echo "available" >"$STATUS_FILE"
 else
   echo "    missing; trying to install them with apt-get"
-  if reason="$(install_browser_with_apt)" && find_browser; then
+  if reason="$(apt_install chromium chromium-driver)" && find_browser; then
     echo "    installed $BROWSER and $DRIVER"
     echo "available" >"$STATUS_FILE"
   else
@@ -104,6 +105,33 @@ else
     echo "    The proxy works without it (attach mode, session bundles, 'login --show-browser'"
     echo "    on another machine); the automatic-login tests will be skipped."
     echo "unavailable: $reason" >"$STATUS_FILE"
+  fi
+fi
+
+# --- nginx and HAProxy for the load balancer tests (--dev): best effort, never fatal ---------
+
+# Root's PATH has /usr/sbin, where Debian puts both; the tests look for them on PATH too.
+missing_balancers() {
+  MISSING=()
+  local name
+  for name in nginx haproxy; do
+    command -v "$name" >/dev/null 2>&1 || MISSING+=("$name")
+  done
+  [[ ${#MISSING[@]} == 0 ]]
+}
+
+if [[ "$DEV" == 1 ]]; then
+  step "checking for nginx and HAProxy (load balancer tests)"
+  if missing_balancers; then
+    echo "    found $(command -v nginx) and $(command -v haproxy)"
+  else
+    echo "    missing ${MISSING[*]}; trying to install with apt-get"
+    if reason="$(apt_install "${MISSING[@]}")" && missing_balancers; then
+      echo "    installed $(nginx -v 2>&1 | cut -d" " -f3) and $(haproxy -v | head -n 1 | cut -d" " -f1-3)"
+    else
+      reason="${reason:-installed, but not on PATH: ${MISSING[*]}}"
+      echo "    NOTE: the load balancer tests will be skipped: $reason."
+    fi
   fi
 fi
 
