@@ -6,8 +6,8 @@
     serve                          serve the APIs (the default when no command is given)
     login [--account NAME] [--show-browser]
                                    log an account's Lingma instances in (stop the proxy first)
-    export-session [--account NAME] > bundle.txt
-                                   print an account's session bundle (stop the proxy first)
+    export-session [--account NAME] [--output FILE]
+                                   write an account's session bundle (stop the proxy first)
     check [--account NAME]         start one Lingma as serve would and report whether it can serve
                                    (alias: doctor; exit 0 OK, 1 FAIL, 2 config error)
     models [--account NAME] [--json]
@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
+from lingma_proxy.child_env import withheld_variables
 from lingma_proxy.config import Config, ConfigError, load_config
+from lingma_proxy.filemodes import PRIVATE_UMASK
 
 _ACCOUNT_HELP = "the account to use (default: %s)"
 
@@ -58,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     login.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the only one")
     login.add_argument("--show-browser", action="store_true", help="open a visible browser and wait for you to log in")
-    export = command("export-session", "print an account's base64 session bundle on stdout (stop the proxy first)")
+    export = command(
+        "export-session", "write an account's base64 session bundle (stop the proxy first)",
+        "The bundle is a login: --output creates the file readable by you only.",
+    )  # fmt: skip
     export.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the only one")
+    export.add_argument("--output", metavar="FILE", help="write the bundle to FILE, mode 0600 (default: stdout)")
     check = command(
         "check", "start one Lingma as serve would and report whether it can serve",
         "It runs in a temporary copy of the work dir, so a running proxy is not disturbed, and reports the "
@@ -89,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    os.umask(PRIVATE_UMASK)  # first: every file and child of this process starts out private
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "config" and args.print_defaults:
@@ -101,6 +109,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as err:
         print(f"lingma-proxy: {err}", file=sys.stderr)
         return 2
+    for name in withheld_variables(os.environ, cfg):
+        del os.environ[name]  # consumed by load_config; no child may inherit them (lingma_proxy/child_env.py)
     return dispatch(command, args, cfg)
 
 
@@ -113,7 +123,7 @@ def dispatch(command: str, args: argparse.Namespace, cfg: Config) -> int:
     if command == "export-session":
         from lingma_proxy.login.cli import run_export
 
-        return asyncio.run(run_export(cfg, args.account))
+        return asyncio.run(run_export(cfg, args.account, args.output))
     if command == "check":
         from lingma_proxy.cli.check import run_check
 

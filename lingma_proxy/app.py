@@ -16,6 +16,7 @@ from .completion import CompletionService
 from .config import Config, secret_values
 from .debug_ring import RequestRing
 from .errors import ApiError
+from .filemodes import UnsafeWorkDir, secure_files
 from .handlers.admin import AutoLoginStartHandler, AutoLoginStatusHandler, RawModelsHandler, SessionExportHandler
 from .handlers.anthropic import CountTokensHandler, MessagesHandler
 from .handlers.base import NotFoundHandler
@@ -163,6 +164,11 @@ async def serve(cfg: Config) -> int:
     redactor = Redactor(secret_values(cfg))
     setup_logging(cfg.server.log_level, cfg.server.log_format, redactor)
     tokens.warm_up()
+    try:
+        secure_files(cfg)
+    except UnsafeWorkDir as err:
+        log.error("%s", err)
+        return 2
     try:
         services = build_services(cfg, redactor)
     except ApiError as err:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ..config import AccountConfig, Config, secret_values
+from ..filemodes import UnsafeWorkDir, secure_files
 from ..login.bundles import clone_work_dir
 from ..login.manager import LoginManager
 from ..logs import setup_logging
@@ -50,6 +51,10 @@ async def running_pool(
 
     redactor = Redactor(secret_values(cfg))
     setup_logging(cfg.server.log_level, cfg.server.log_format, redactor)
+    try:
+        secure_files(cfg)
+    except UnsafeWorkDir as err:
+        raise CliError(str(err)) from None
     pool = Pool(cfg, upstream or choose_upstream(cfg), redactor)
     manager = LoginManager(cfg, pool, redactor)
     manager.install()  # session bundles are imported here too

@@ -24,7 +24,6 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 logging.getLogger("selenium").setLevel(logging.WARNING)
 
 CHROMIUM_FLAGS = (
-    "--no-sandbox",  # containers and root have no user namespaces for the sandbox
     "--disable-gpu",
     "--disable-dev-shm-usage",  # a small /dev/shm in containers crashes tabs
     "--disable-background-networking",
@@ -47,6 +46,17 @@ def _first_found(candidates: tuple[str, ...]) -> str | None:
         if found:
             return found
     return None
+
+
+def sandbox_unavailable() -> bool:
+    """Chromium refuses to run sandboxed as root, and containers usually lack the user namespaces it needs;
+    everywhere else the sandbox stays on, since the login page is a web page from the internet."""
+    in_container = Path("/.dockerenv").exists() or Path("/run/.containerenv").exists() or "container" in os.environ
+    return os.geteuid() == 0 or in_container
+
+
+def chromium_flags() -> list[str]:
+    return [*CHROMIUM_FLAGS, *(["--no-sandbox"] if sandbox_unavailable() else [])]
 
 
 def _display_missing() -> bool:
@@ -75,7 +85,7 @@ class LoginBrowser:
         profile = tempfile.TemporaryDirectory(prefix="lingma-login-")
         options = webdriver.ChromeOptions()
         options.binary_location = binary
-        for flag in CHROMIUM_FLAGS:
+        for flag in chromium_flags():
             options.add_argument(flag)
         if headless:
             options.add_argument("--headless=new")

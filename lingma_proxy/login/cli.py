@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import sys
+from pathlib import Path
 
 from ..cli.instance import CliError, pick_account, running_pool, scoped_config
 from ..config import AccountConfig, Config
 from ..errors import ApiError
+from ..filemodes import write_private
 from .bundles import BundleError, export_bundle
 
 
@@ -48,8 +50,8 @@ async def run_login(cfg: Config, account_name: str | None, show_browser: bool) -
         return 2
 
 
-async def run_export(cfg: Config, account_name: str | None) -> int:
-    """Print the base64 session bundle of the account's first instance on stdout."""
+async def run_export(cfg: Config, account_name: str | None, output: str | None = None) -> int:
+    """Write the base64 session bundle of the account's first instance to `output` (mode 0600), else stdout."""
     try:
         scoped = _scoped(cfg, pick_account(cfg, account_name), first_only=True)
         async with running_pool(scoped) as (pool, _):
@@ -62,7 +64,15 @@ async def run_export(cfg: Config, account_name: str | None) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(base64.b64encode(export_bundle(inst.work_dir)).decode("ascii"))
+        text = base64.b64encode(export_bundle(inst.work_dir)).decode("ascii") + "\n"
+        if not output:
+            print(text, end="")
+            return 0
+        try:
+            write_private(Path(output), text.encode("ascii"))
+        except OSError as exc:
+            print(f"lingma-proxy export-session: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         return 0
     except (CliError, ApiError, BundleError) as err:
         print(f"lingma-proxy export-session: {err}", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,8 +25,10 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from ..errors import ApiError
+from ..filemodes import write_private
 from ..upstream.client import LingmaClient
 from .browser import LoginBrowser, first_line
+from .login_hosts import login_page_refusal
 
 _POLL_SEC = 0.5
 _CALLBACK_PATH = "/auth/callback"  # where the cloud page sends the browser back to Lingma (§7)
@@ -55,8 +57,12 @@ async def attempt_login(
     selectors: dict[str, str],
     timeout: float,
     endpoint: str = "",
+    login_origins: Collection[str] = (),
 ) -> str:
-    """The logged-in user's name. Without credentials (interactive) a person fills the page."""
+    """The logged-in user's name. Without credentials (interactive) a person fills the page.
+
+    Credentials are typed only into a page on a known login host, or on one of `login_origins`
+    (login_hosts.py)."""
     deadline = time.monotonic() + timeout
     try:
         if endpoint:  # dedicated-domain (enterprise) accounts log in against their own endpoint (§4)
@@ -68,7 +74,7 @@ async def attempt_login(
     try:
         await asyncio.to_thread(_load, driver, url)
         if credentials is not None:
-            await asyncio.to_thread(_submit, driver, selectors, credentials, _remaining(deadline))
+            await asyncio.to_thread(_submit, driver, selectors, credentials, login_origins, _remaining(deadline))
             page_error = await asyncio.to_thread(_wait_for_outcome, driver, selectors, _remaining(deadline))
             if page_error:
                 raise AttemptFailed("the login page reported an error", page_error)
@@ -92,7 +98,9 @@ def _load(driver: WebDriver, url: str) -> None:
         raise AttemptFailed("the login page did not finish loading") from None
 
 
-def _submit(driver: WebDriver, selectors: dict[str, str], credentials: Credentials, timeout: float) -> None:
+def _submit(
+    driver: WebDriver, selectors: dict[str, str], credentials: Credentials, origins: Collection[str], timeout: float
+) -> None:
     try:
         username = WebDriverWait(driver, timeout).until(
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selectors["username"]))
@@ -103,11 +111,17 @@ def _submit(driver: WebDriver, selectors: dict[str, str], credentials: Credentia
         raise AttemptFailed(
             "the login page has no element matching login.selectors (username, password or submit)"
         ) from None
-    username.clear()
-    username.send_keys(credentials.username)
-    password.clear()
-    password.send_keys(credentials.password)
+    for element, text in ((username, credentials.username), (password, credentials.password)):
+        _require_login_host(driver, origins)  # the page may have moved on since the last look
+        element.clear()
+        element.send_keys(text)
     submit.click()
+
+
+def _require_login_host(driver: WebDriver, origins: Collection[str]) -> None:
+    why = login_page_refusal(driver.current_url, origins)
+    if why:
+        raise AttemptFailed(why)
 
 
 def _visible_error(driver: WebDriver, selector: str) -> str:
@@ -149,7 +163,7 @@ def save_failure(
     browser: LoginBrowser | None, folder: Path, summary: str, selectors: dict[str, str], redact: Callable[[str], str]
 ) -> tuple[Path | None, Path]:
     """A screenshot (password fields emptied first) and a text note of the page; blocking."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     png, note = folder / "login-failure.png", folder / "login-failure.txt"
     png.unlink(missing_ok=True)  # never leave an older attempt's picture next to this note
     lines = [time.strftime("%Y-%m-%d %H:%M:%S"), summary]
@@ -164,8 +178,8 @@ def save_failure(
             lines += [f"page: {driver.current_url}", f"title: {driver.title}"]
             error = _visible_error(driver, selectors["error"])
             lines.append(f"error on the page: {error or '(none)'}")
-            driver.save_screenshot(str(png))
+            write_private(png, driver.get_screenshot_as_png())  # the page may show the user name
         except WebDriverException as exc:
             lines.append(f"no screenshot: {first_line(exc.msg)}")
-    note.write_text(redact("\n".join(lines)) + "\n", encoding="utf-8")
+    write_private(note, (redact("\n".join(lines)) + "\n").encode("utf-8"))
     return (png if png.exists() else None), note

@@ -23,6 +23,7 @@ from ..upstream.pool import Instance, Pool
 from .browser import BrowserUnavailable, LoginBrowser
 from .bundles import BundleError, account_bundle, import_bundle
 from .flow import AttemptFailed, Credentials, attempt_login, save_failure
+from .login_hosts import login_origins
 
 log = logging.getLogger("lingma_proxy.login")
 
@@ -236,6 +237,8 @@ class LoginManager:
                     raise AttemptFailed(f"instance {inst.name} is not running (state: {inst.state})")
                 if browser is None:
                     browser = await _open_browser(login.browser, login.headless and not interactive, timeout)
+                # The simulator's stand-in login page is on its own port, which changes on every restart.
+                simulator_port = inst.http_port if self.pool.upstream.kind == "simulator" else None
                 try:
                     return await attempt_login(
                         browser,
@@ -244,6 +247,7 @@ class LoginManager:
                         login.selectors,
                         timeout,
                         self.cfg.lingma.dedicated_domain_url,
+                        login_origins(self.cfg.lingma.dedicated_domain_url, simulator_port),
                     )
                 except AttemptFailed as failure:
                     await self._keep_evidence(inst, status, browser, failure, f"attempt {attempt}/{tries}")
