@@ -1,4 +1,4 @@
-"""The variables no child process may inherit (issue #19).
+"""The variables no child process may inherit.
 
 Every child (Lingma or the simulator, Chromium and chromedriver for a login) inherits this process's
 environment, and anything that can read a process's environment (/proc/<pid>/environ, a crash report,

@@ -1,4 +1,4 @@
-"""Owner-only files (issue #19): the umask, the work dir's modes, and warnings about readable secret files.
+"""Owner-only files: the umask, the work dir's modes, and warnings about readable secret files.
 
 A work dir is a login (cache/id is the key that decrypts cache/user), and the config and bundle files may
 hold keys and passwords, so nobody but the user who runs the proxy may read them, or change a work dir.

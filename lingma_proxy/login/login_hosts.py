@@ -1,4 +1,4 @@
-"""Where the login flow may type an account's credentials (issue #19).
+"""Where the login flow may type an account's credentials.
 
 Lingma hands out the login URL, and the page may redirect anywhere, so the page's own address is checked
 right before each field is typed. Allowed:

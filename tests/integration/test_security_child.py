@@ -1,4 +1,4 @@
-"""What the Lingma child sees, and where the login types (issue #19), on real processes: the simulator child's
+"""What the Lingma child sees, and where the login types, on real processes: the simulator child's
 /proc/<pid>/environ, and a real headless Chromium facing a login page off the allow-list."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Owner-only files on a real run (issue #19): the work dir tree, cache/id and cache/user the simulator child
+"""Owner-only files on a real run: the work dir tree, cache/id and cache/user the simulator child
 writes, a loose work dir tightened at startup, an unsafe one refused, the config warning, export --output."""
 
 from __future__ import annotations
