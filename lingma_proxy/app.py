@@ -126,7 +126,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         models=models,
         completions=CompletionService(cfg, pool, models, sessions, metrics),
         sessions=sessions,
-        responses=ResponseStore(),
+        responses=ResponseStore(max_bytes=cfg.limits.response_store_bytes),
         metrics=metrics,
         debug_ring=RequestRing(redactor),
         login=login,

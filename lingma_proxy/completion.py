@@ -6,6 +6,7 @@ and the max_tokens budget, so every encoder sees the same cleaned stream (docs/a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -29,12 +30,27 @@ from .tools.repair import fallback_text, needs_repair, repair_prompt
 from .upstream.client import ChatRequest, ChatStream
 from .upstream.pool import Lease, Pool
 from .upstream.think import ThinkSplitter
-from .wire.conversation import Conversation, Image
+from .wire.conversation import Conversation, Image, conversation_size
 
 log = logging.getLogger("lingma_proxy.completion")
 
 # Failures after which the instance is probably unhealthy and is restarted.
 _RECYCLE_CODES = {"upstream_crashed"}
+
+
+_OFF_LOOP_BYTES = 256 * 1024  # rendering and counting more than this inline would stall every other request
+
+
+async def rendered_prompt(conv: Conversation, attach_images: bool = False) -> tuple[str, int]:
+    """The question text for a whole conversation and its token count; a large one is made off the loop."""
+    if conversation_size(conv) < _OFF_LOOP_BYTES:
+        return _render_and_count(conv, attach_images)
+    return await asyncio.to_thread(_render_and_count, conv, attach_images)
+
+
+def _render_and_count(conv: Conversation, attach_images: bool) -> tuple[str, int]:
+    prompt = render_prompt(conv, attach_images=attach_images)
+    return prompt, count_tokens(prompt)
 
 
 @dataclass
@@ -69,8 +85,16 @@ class CompletionService:
             check_images_forwardable(images, model, self.cfg.lingma.dialect, self.pool.dialects)
         if conv.tools and self.cfg.tools.emulation == "off":
             raise bad_request("Tool calling is disabled on this proxy (tools.emulation: off).", param="tools")
-        prompt = render_prompt(conv, attach_images=bool(images))
-        return Prepared(conv, model.id, prompt, count_tokens(prompt), started, api_key_id, images)
+        prompt, input_tokens = await rendered_prompt(conv, attach_images=bool(images))
+        if input_tokens > model.context_window:
+            # Worded as both vendors word it: Claude Code and Codex compact the conversation on it.
+            raise ApiError(
+                "invalid_request",
+                f"prompt is too long: {input_tokens} tokens > {model.context_window} maximum (this model's "
+                f"maximum context length is {model.context_window} tokens; compact the conversation).",
+                code="context_length_exceeded",
+            )
+        return Prepared(conv, model.id, prompt, input_tokens, started, api_key_id, images)
 
     async def run(self, prepared: Prepared) -> AsyncIterator[OutputEvent | Finish]:
         """Take a slot, stream the answer, always release the slot and stop the upstream if abandoned."""

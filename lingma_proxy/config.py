@@ -68,6 +68,8 @@ class LimitsConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     max_concurrent_per_instance: int = 4
     max_connections: int = 512  # open client connections; capped by the open-file limit
+    max_queued: int = 0  # requests waiting for a slot; 0 = twice max_in_flight
+    response_store_bytes: int = 128 * 1024 * 1024  # what stored Responses (previous_response_id) may hold
 
 
 @dataclass
@@ -177,6 +179,8 @@ _RULES: dict[str, Rule] = {
     "limits.max_body_bytes": int_at_least(1),
     "limits.max_concurrent_per_instance": int_at_least(1),
     "limits.max_connections": int_at_least(8),
+    "limits.max_queued": int_at_least(0),
+    "limits.response_store_bytes": int_at_least(0),
     "lingma.binary": Rule("auto, simulator or the path of the Lingma binary", bool),
     "lingma.attach": matching("off, auto or a ws:// URL", r"wss?://[^\s/]+(/\S*)?", "off", "auto"),
     "lingma.work_dir": NON_EMPTY,

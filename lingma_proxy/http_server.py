@@ -139,7 +139,8 @@ class GuardedHTTPServer(HTTPServer):
         self.evicted = 0
 
     def handle_stream(self, stream: iostream.IOStream, address: tuple) -> None:
-        if len(self._connections) >= self.max_connections and not self._evict_one():
+        open_now = sum(1 for c in self._connections if not c.stream.closed())
+        if open_now >= self.max_connections and not self._evict_one():
             stream.close()  # every connection is busy with a request: the newcomer waits for none of them
             return
         context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
@@ -152,8 +153,8 @@ class GuardedHTTPServer(HTTPServer):
         if not waiting:
             return False
         oldest = min(waiting, key=lambda c: c.waiting_since or 0.0)
+        oldest.waiting_since = None  # closing; its own loop takes it out of _connections
         oldest.stream.close()
-        self._connections.discard(oldest)
         self.evicted += 1
         return True
 

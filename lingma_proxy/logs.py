@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import datetime
 import logging
+import re
 import sys
 from typing import Any
 
@@ -19,6 +20,29 @@ from .redact import Redactor, redact_json
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+
+CLIENT_TEXT_CHARS = 200  # the most of any one client-supplied value a log line carries
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def clip(text: str, limit: int = CLIENT_TEXT_CHARS) -> str:
+    """Client-supplied text as a log line may carry it: cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}…[{len(text)} chars]"
+
+
+def _escape(text: str) -> str:
+    """A control character from a client must not start a line of its own in a text log (a forged entry)."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT with control characters in the message escaped; a traceback keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = _escape(record.message)
+        record.request_id = _escape(str(getattr(record, "request_id", "-")))
+        return super().formatMessage(record)
+
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
@@ -32,8 +56,7 @@ class _RedactFilter(logging.Filter):
         self._redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
+        record.request_id = self._redactor.redact(getattr(record, "request_id", None) or request_id_var.get())
         record.msg = self._redactor.redact(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -103,6 +126,6 @@ def setup_logging(level: str, fmt: str, redactor: Redactor) -> None:
         root.removeHandler(handler)
     handler = _StderrHandler()
     handler.addFilter(_RedactFilter(redactor))
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())

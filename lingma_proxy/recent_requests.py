@@ -41,6 +41,7 @@ class RecentRequests:
         self._first_token_ms: deque[int] = deque(maxlen=latency_window)
         self.requests = 0
         self.errors = 0
+        self.unauthenticated = 0  # 401s: counted, never listed
         self.input_tokens = 0
         self.output_tokens = 0
 
@@ -62,6 +63,7 @@ class RecentRequests:
         return {
             "requests": self.requests,
             "errors": self.errors,
+            "unauthenticated": self.unauthenticated,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "first_token_p50_ms": self.first_token_p50_ms(),

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..prompt import render_prompt
-from ..tokens import count_tokens
+from ..completion import rendered_prompt
 from ..wire.anthropic import decode_messages_request
 from ..wire.anthropic_encoder import AnthropicEncoder
 from .base import BaseHandler
@@ -28,4 +27,5 @@ class CountTokensHandler(AnthropicHandler):
         body = self.json_body()
         body.setdefault("max_tokens", 1)  # count_tokens takes no max_tokens; the decoder requires one
         conv = decode_messages_request(body)
-        self.write_json({"input_tokens": count_tokens(render_prompt(conv))})
+        _, input_tokens = await rendered_prompt(conv)
+        self.write_json({"input_tokens": input_tokens})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from tornado.iostream import StreamClosedError
 
 from ..errors import ApiError
 from ..events import Finish
-from ..logs import request_id_var
+from ..logs import clip, request_id_var
 from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
 from ..wire.conversation import Conversation
@@ -27,6 +28,7 @@ from .browser_guard import cors_allowed, normal_origin, refusal
 log = logging.getLogger("lingma_proxy.http")
 
 _JSON = "application/json; charset=utf-8"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def dumps(payload: Any) -> str:
@@ -84,7 +86,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def _identify(self) -> None:
         """The client's x-request-id, or a new one, on the response and on every log line of the request."""
-        self.request_id = self.request.headers.get("x-request-id", "")[:128] or f"req_{uuid.uuid4().hex[:20]}"
+        offered = self.request.headers.get("x-request-id", "")
+        # Only a plain trace id is kept: it is echoed in headers and written on every log line.
+        self.request_id = offered if _REQUEST_ID.fullmatch(offered) else f"req_{uuid.uuid4().hex[:20]}"
         self.set_header("x-request-id", self.request_id)
         request_id_var.set(self.request_id)
 
@@ -228,7 +232,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
         if isinstance(value, ApiError):
-            log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value.message)
+            log.info("%s %s -> %d %s", self.request.method, clip(self.request.path), value.status, clip(value.message))
         else:
             super().log_exception(typ, value, tb)
 
@@ -239,27 +243,28 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def on_finish(self) -> None:
         self._cancel_keepalive()
-        route = "unmatched" if isinstance(self, NotFoundHandler) else self.request.path
-        self.services.metrics.requests.labels(route, self.api, str(self.get_status())).inc()
+        unmatched = isinstance(self, NotFoundHandler)
+        route = "unmatched" if unmatched else self.request.path
+        status = self.get_status()
+        self.services.metrics.requests.labels(route, self.api, str(status)).inc()
         ms = (time.monotonic() - self.started) * 1000
-        log.info(
-            "access %s %s %d %.1fms instance=%s",
-            self.request.method,
-            self.request.path,
-            self.get_status(),
-            ms,
-            self.served_by or "-",
-        )
-        if is_api_route(self.request.path):
-            self._record_recent(ms)
+        path = clip(self.request.path)
+        log.info("access %s %s %d %.1fms instance=%s", self.request.method, path, status, ms, self.served_by or "-")
+        if not is_api_route(self.request.path):
+            return
+        if status == 401:
+            # Counted apart: anyone can send these, and they must not push real requests off the list.
+            self.services.recent.unauthenticated += 1
+            return
+        self._record_recent("(unknown route)" if unmatched else self.request.path, ms)
 
-    def _record_recent(self, ms: float) -> None:
+    def _record_recent(self, route: str, ms: float) -> None:
         """For the status page: what was asked and how it went, never the body."""
         fin = self.finish_event
         self.services.recent.record(
             RequestRecord(
                 method=self.request.method,
-                route=self.request.path,
+                route=self.services.redactor.redact(route),
                 status=self.get_status(),
                 duration_ms=ms,
                 model=self.served_model,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from ..logs import clip
 from ..wire.responses import decode_responses_request
 from ..wire.responses_encoder import ResponsesEncoder
 from .base import BaseHandler
 
 log = logging.getLogger("lingma_proxy.responses")
+_SHOWN_TOOL_TYPES = 5
 
 
 class ResponsesHandler(BaseHandler):
@@ -17,5 +19,8 @@ class ResponsesHandler(BaseHandler):
         store = self.services.responses.scoped(self.api_key_id)
         conv, options = decode_responses_request(self.json_body(), store)
         if options.ignored_tool_types:
-            log.info("ignoring unsupported Responses tool types: %s", ", ".join(options.ignored_tool_types))
+            ignored = options.ignored_tool_types
+            shown = ", ".join(clip(kind, 40) for kind in ignored[:_SHOWN_TOOL_TYPES])
+            more = f" and {len(ignored) - _SHOWN_TOOL_TYPES} more" if len(ignored) > _SHOWN_TOOL_TYPES else ""
+            log.info("ignoring unsupported Responses tool types: %s%s", shown, more)
         await self.complete(conv, ResponsesEncoder, "resp_", options=options, store=store)

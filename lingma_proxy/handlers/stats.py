@@ -22,12 +22,18 @@ class StatsHandler(BaseHandler):
     auth = "admin"
 
     def get(self) -> None:
-        pool = self.services.pool
+        pool, responses = self.services.pool, self.services.responses
         self.write_json(
             {
                 "session_cache": self.services.sessions.stats(),
                 "pool": {"instances": [_describe_instance(inst) for inst in pool.instances]},
                 "in_flight": pool.in_flight,
+                "queued": pool.queued,
                 "rejections": pool.rejections,
+                "response_store": {
+                    "entries": len(responses),
+                    "bytes": responses.bytes,
+                    "max_bytes": responses.max_bytes,
+                },
             }
         )

@@ -120,6 +120,7 @@ class Pool:
         self.redactor = redactor
         self.instances = self.plan_instances(cfg)
         self.in_flight = 0
+        self.queued = 0  # requests waiting in acquire() for a slot
         self.rejections = 0
         self.restart_listeners: list[Callable[[Instance], None]] = []
         # Set by the login manager: prepares a work dir before launch (session bundles), and logs an
@@ -315,26 +316,40 @@ class Pool:
         await self._log_in_if_nobody_is()
         deadline = time.monotonic() + self.cfg.limits.queue_timeout_sec
         async with self._slot_freed:
-            while True:
-                inst = self._pick(affinity_key, prefer)
-                if inst is not None:
-                    return self._take(inst, affinity_key)
-                if not self._worth_waiting():
-                    raise self._unavailable()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if not any(inst.usable for inst in self.instances):
+            inst = self._pick(affinity_key, prefer)
+            if inst is not None:
+                return self._take(inst, affinity_key)
+            if not self._worth_waiting():
+                raise self._unavailable()
+            if self.queued >= self._max_queued():
+                # Each waiter holds its whole request in memory: the queue is bounded like everything else.
+                raise self._too_many("The request queue is full (limits.max_queued); retry shortly.")
+            self.queued += 1
+            try:
+                while True:
+                    if not self._worth_waiting():
                         raise self._unavailable()
-                    self.rejections += 1
-                    raise ApiError(
-                        "rate_limit",
-                        "Too many requests in flight; retry shortly.",
-                        retry_after=max(1, round(self.cfg.limits.queue_timeout_sec / 4)),
-                    )
-                try:
-                    await asyncio.wait_for(self._slot_freed.wait(), timeout=remaining)
-                except TimeoutError:
-                    pass
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        if not any(inst.usable for inst in self.instances):
+                            raise self._unavailable()
+                        raise self._too_many("Too many requests in flight; retry shortly.")
+                    try:
+                        await asyncio.wait_for(self._slot_freed.wait(), timeout=remaining)
+                    except TimeoutError:
+                        pass
+                    inst = self._pick(affinity_key, prefer)
+                    if inst is not None:
+                        return self._take(inst, affinity_key)
+            finally:
+                self.queued -= 1
+
+    def _max_queued(self) -> int:
+        return self.cfg.limits.max_queued or 2 * self.cfg.limits.max_in_flight
+
+    def _too_many(self, message: str) -> ApiError:
+        self.rejections += 1
+        return ApiError("rate_limit", message, retry_after=max(1, round(self.cfg.limits.queue_timeout_sec / 4)))
 
     async def _log_in_if_nobody_is(self) -> None:
         """With auto-login on, a request that finds every instance logged out starts (or joins) a login."""

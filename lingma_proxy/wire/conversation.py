@@ -82,3 +82,18 @@ class Conversation:
     stream: bool = False
     thinking: bool = False  # the client asked to see reasoning (Anthropic `thinking` enabled/adaptive)
     affinity_key: str | None = None  # OpenAI `user`, Anthropic metadata.user_id, Responses prompt_cache_key
+
+
+def messages_size(messages: list[Message]) -> int:
+    """Roughly the bytes messages hold: their text, call arguments and image data."""
+    size = 0
+    for message in messages:
+        size += 64 + len(message.text) + sum(len(call.name) + len(call.arguments) for call in message.tool_calls)
+        size += sum(len(image.data) + len(image.url) for image in message.images)
+    return size
+
+
+def conversation_size(conv: Conversation) -> int:
+    """Roughly the bytes a conversation's prompt is made of: system, tools and messages."""
+    tools = sum(len(tool.name) + len(tool.description) + len(str(tool.parameters)) for tool in conv.tools)
+    return len(conv.system) + tools + messages_size(conv.messages)

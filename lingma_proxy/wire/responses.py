@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import bad_request
-from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
+from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url, messages_size
 from .fields import (
     arguments_text,
     as_list,
@@ -60,25 +60,39 @@ _MAX_METADATA_VALUE_LENGTH = 512
 
 
 class ResponseStore:
-    """Bounded in-memory LRU: response id → the conversation messages through that response's output."""
+    """Bounded in-memory LRU: response id → the conversation messages through that response's output.
 
-    def __init__(self, max_entries: int = 256) -> None:
+    Bounded twice: by entries, and by the characters its conversations hold, so a few huge ones cannot
+    hold the memory that many small ones would. A conversation over the whole budget is not kept."""
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 128 * 1024 * 1024) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, list[Message]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[list[Message], int]] = OrderedDict()
 
     def put(self, response_id: str, messages: list[Message]) -> None:
-        self._entries[response_id] = copy.deepcopy(messages)
-        self._entries.move_to_end(response_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        size = messages_size(messages)
+        self._drop(response_id)
+        if size > self.max_bytes:
+            return
+        self._entries[response_id] = (copy.deepcopy(messages), size)
+        self.bytes += size
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
 
     def get(self, response_id: str) -> list[Message] | None:
         """A copy, so that decoding a follow-up never alters what is stored."""
-        messages = self._entries.get(response_id)
-        if messages is None:
+        entry = self._entries.get(response_id)
+        if entry is None:
             return None
         self._entries.move_to_end(response_id)
-        return copy.deepcopy(messages)
+        return copy.deepcopy(entry[0])
+
+    def _drop(self, response_id: str) -> None:
+        entry = self._entries.pop(response_id, None)
+        if entry is not None:
+            self.bytes -= entry[1]
 
     def __len__(self) -> int:
         return len(self._entries)
