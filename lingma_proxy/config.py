@@ -53,6 +53,9 @@ class AuthConfig:
     metrics_token: str = field(default="", metadata=SECRET)
     metrics_public: bool = False
     allow_open: bool = False
+    # Ollama clients send no key by default. "keys" asks for api_keys like every API (open when there
+    # are none); "open" lets /api/* in without a key even when api_keys are set.
+    ollama: str = "keys"
 
 
 @dataclass
@@ -154,6 +157,7 @@ _RULES: dict[str, Rule] = {
     "server.log_format": one_of("text", "json"),
     "server.shutdown_grace_sec": NOT_NEGATIVE,
     "auth.api_keys[]": NON_EMPTY,
+    "auth.ollama": one_of("open", "keys"),
     "limits.max_in_flight": int_at_least(1),
     "limits.queue_timeout_sec": NOT_NEGATIVE,
     "limits.max_body_bytes": int_at_least(1),
