@@ -33,6 +33,7 @@ class OllamaHandler(BaseHandler):
     stream_content_type = "application/x-ndjson"
 
     async def prepare(self) -> None:
+        # Ollama clients have no key setting by default; auth.ollama: open serves them anyway.
         if self.auth == "api" and self.services.cfg.auth.ollama == "open":
             self.auth = "public"
         await super().prepare()
@@ -41,8 +42,8 @@ class OllamaHandler(BaseHandler):
         return ollama_error_body(err)
 
     async def find_model(self, requested: str) -> ModelInfo | None:
-        """The account's model by its name, with or without a `:tag`; None while no model list is known
-        (no instance ready yet), so that the caller's own path can say why."""
+        """The account's model by its name, with or without a `:tag`, else a 404. None while no model list
+        is known (no instance ready yet), so that the caller's own path can say why."""
         registry = self.services.models
         if not await registry.list():
             return None

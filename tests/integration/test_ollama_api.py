@@ -304,6 +304,14 @@ def test_the_final_object_has_the_reason_counts_and_nanosecond_durations(ollama_
     assert final["created_at"].endswith("Z")
 
 
+def test_a_failure_after_the_first_line_is_a_last_line_carrying_error(ollama_proxy):
+    response, lines = post_lines(ollama_proxy, "/api/chat", {"model": "auto", "messages": ask("FAULT-QUOTA-LATE")})
+    assert response.status_code == 200
+    *pieces, last = lines
+    assert pieces and all(piece["done"] is False for piece in pieces)
+    assert list(last) == ["error"] and last["error"]
+
+
 def test_stream_false_is_one_object(ollama_proxy):
     response, lines = post_lines(
         ollama_proxy, "/api/generate", {"model": "auto", "prompt": "several chunks please", "stream": False}
