@@ -91,7 +91,7 @@ def decode_generate_request(body: Any) -> Conversation:
     if not prompt and not images:
         raise invalid_value("prompt", "expected a non-empty prompt.")
     system = opt_str(body, "system", "") or ""
-    opt_str(body, "template", "")
+    opt_str(body, "template", "")  # type-checked, then ignored: Lingma applies its own template
     raw = opt_bool(body, "raw", "", False)
     instruction = join_text(["" if raw else system, _format_instruction(body)])
     conv = _conversation(body, [Message(role="user", text=prompt, images=images)], instruction, [])
@@ -102,7 +102,7 @@ def decode_generate_request(body: Any) -> Conversation:
 def _conversation(body: dict, messages: list[Message], system: str, tools: list[ToolSpec]) -> Conversation:
     options = opt_object(body, "options", "")
     num_predict = opt_int(options, "num_predict", "options", minimum=-2)
-    opt_int(options, "num_ctx", "options", minimum=1)
+    opt_int(options, "num_ctx", "options", minimum=1)  # type-checked, not applied (see the module doc)
     return Conversation(
         model=requested_model(body),
         messages=messages,
