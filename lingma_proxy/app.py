@@ -21,6 +21,7 @@ from .handlers.admin import AutoLoginStartHandler, AutoLoginStatusHandler, RawMo
 from .handlers.anthropic import CountTokensHandler, MessagesHandler
 from .handlers.base import NotFoundHandler
 from .handlers.diagnostics import DebugRequestsHandler, EffectiveConfigHandler
+from .handlers.ollama import ollama_routes
 from .handlers.openai import ChatCompletionsHandler, ModelsHandler
 from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, MetricsHandler, V1CapabilitiesHandler
 from .handlers.responses import ResponsesHandler
@@ -50,6 +51,7 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/", StatusPageHandler, ctx),
         (r"/healthz", HealthHandler, ctx),
         (r"/api/hello", HelloHandler, ctx),
+        *ollama_routes(ctx),
         (r"/v1/models", ModelsHandler, ctx),
         (r"/v1/chat/completions", ChatCompletionsHandler, ctx),
         (r"/(?:v1/)?responses", ResponsesHandler, ctx),

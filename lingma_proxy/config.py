@@ -59,6 +59,9 @@ class AuthConfig:
     metrics_public: bool = False
     allow_open: bool = False
     allow_without_admin_token: bool = False  # serve beyond loopback with no admin_token (not advised)
+    # Ollama clients send no key by default. "keys" asks for api_keys like every API (open when there
+    # are none); "open" lets /api/* in without a key even when api_keys are set.
+    ollama: str = "keys"
 
 
 @dataclass
@@ -174,6 +177,7 @@ _RULES: dict[str, Rule] = {
     "server.allowed_hosts[]": matching("a host name, an IP address or *", r"\*|\[?[A-Za-z0-9.:_-]+\]?"),
     "server.cors_origins[]": matching("an origin such as https://app.example.com", r"https?://[^\s/]+"),
     "auth.api_keys[]": NON_EMPTY,
+    "auth.ollama": one_of("open", "keys"),
     "limits.max_in_flight": int_at_least(1),
     "limits.queue_timeout_sec": NOT_NEGATIVE,
     "limits.max_body_bytes": int_at_least(1),

@@ -63,22 +63,19 @@ class ModelRegistry:
             self._models, self._fetched_at = models, time.monotonic()
         return self._models
 
+    async def find(self, requested: str) -> ModelInfo | None:
+        """An exact key, an alias or a display name (any case); None when the account has no such model."""
+        return self._match(await self.list(), requested)
+
     async def resolve(self, requested: str) -> ModelInfo:
-        """An exact key, an alias or a display name; anything else maps to lingma.default_model."""
+        """What find() matches; anything else maps to lingma.default_model."""
         models = await self.list()
-        by_key = {m.id: m for m in models}
-        name = self._cfg.model_aliases.get(requested, requested)
-        if name in by_key:
-            return by_key[name]
-        lowered = name.lower()
-        for model in models:
-            if model.display_name.lower() == lowered:
-                return model
-        default = self._cfg.model_aliases.get(self._cfg.default_model, self._cfg.default_model)
-        if default in by_key:
-            return by_key[default]
+        found = self._match(models, requested) or self._match(models, self._cfg.default_model)
+        if found is not None:
+            return found
         if models:
             return models[0]
+        default = self._cfg.model_aliases.get(self._cfg.default_model, self._cfg.default_model)
         return ModelInfo(
             id=default,
             display_name=default,
@@ -86,3 +83,11 @@ class ModelRegistry:
             is_reasoning=False,
             is_vision=False,
         )
+
+    def _match(self, models: list[ModelInfo], requested: str) -> ModelInfo | None:
+        name = self._cfg.model_aliases.get(requested, requested)
+        for model in models:
+            if model.id == name:
+                return model
+        lowered = name.lower()
+        return next((model for model in models if model.display_name.lower() == lowered), None)

@@ -18,7 +18,7 @@ _MAX_ROUTE_CHARS = 200  # unknown routes come from the client: keep a hostile pa
 
 def is_api_route(path: str) -> bool:
     """Only the API is recorded: the status page's own polling, /healthz and /internal/* would drown it."""
-    return path.startswith("/v1/") or path == "/responses"
+    return path.startswith("/v1/") or path in ("/responses", "/api/chat", "/api/generate")
 
 
 @dataclass(slots=True)

@@ -73,12 +73,14 @@ def auth_posture_lines(cfg: Config) -> list[str]:
         metrics = "metrics token"
     else:
         metrics = "the API keys" if auth.api_keys else "OPEN"
+    ollama = "the API keys" if auth.api_keys and auth.ollama == "keys" else "OPEN"
     return [
         "auth posture:",
         f"  /v1/*        {keys} (Authorization or x-api-key header)",
         f"  /internal/*  {admin}",
         f"  /metrics     {metrics}",
-        "  /, /healthz, /capabilities, /api/hello: public",
+        "  /, /healthz, /capabilities, /api/hello, /api/version: public",
+        f"  /api/*       {ollama} (the Ollama API)",
     ]
 
 
@@ -98,6 +100,8 @@ def auth_warnings(cfg: Config, port: int) -> list[str]:
         )
     if auth.metrics_public:
         warnings.append("auth.metrics_public is on: /metrics is readable without a token")
+    if auth.api_keys and auth.ollama == "open":
+        warnings.append("auth.ollama is open: the Ollama API (/api/*) uses this Lingma account without a key")
     return warnings
 
 

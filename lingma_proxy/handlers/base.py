@@ -43,6 +43,7 @@ class BaseHandler(tornado.web.RequestHandler):
     auth = "api"  # "api" | "admin" | "admin_token" (that token alone, never a key) | "metrics" | "public"
     api = "ops"  # the metrics label of the API this endpoint serves
     keepalive_sec = 15.0
+    stream_content_type = "text/event-stream; charset=utf-8"  # NDJSON for the Ollama API
     request_id = ""  # set_default_headers() runs before initialize()
 
     def initialize(self, services: Services) -> None:
@@ -380,7 +381,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def _commit_stream_headers(self) -> None:
         """Headers wait for the first event so that early failures get a real status (docs/features.md §8)."""
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Content-Type", self.stream_content_type)
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")
         self._stream_started = True

@@ -60,6 +60,8 @@ def capabilities(services, detailed: bool) -> dict:
             "openai_responses": "/v1/responses",
             "anthropic_messages": "/v1/messages",
             "anthropic_count_tokens": "/v1/messages/count_tokens",
+            "ollama_chat": "/api/chat",
+            "ollama_generate": "/api/generate",
         },
         "features": {
             "streaming": True,

@@ -91,3 +91,8 @@ def responses_failed_error(err: ApiError) -> dict:
         "param": err.param,
         "type": openai_error_type(err),
     }
+
+
+def ollama_error_body(err: ApiError) -> dict:
+    """Ollama's `{"error": "…"}`, as a response body and as the last line of a failed stream."""
+    return {"error": err.message}

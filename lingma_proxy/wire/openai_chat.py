@@ -62,7 +62,7 @@ def decode_chat_request(body: Any) -> tuple[Conversation, ChatOptions]:
     if not raw_messages:
         raise invalid_value("messages", "expected a non-empty array.")
     messages = _decode_messages(raw_messages)
-    tools = _decode_tools(body)
+    tools = decode_function_tools(body)
     _check_unused_settings(body)
     legacy_max_tokens = opt_int(body, "max_tokens", "", minimum=1)
     max_tokens = opt_int(body, "max_completion_tokens", "", minimum=1)
@@ -189,7 +189,8 @@ def _newest_call_id(messages: list[Message], name: str) -> str | None:
     return None
 
 
-def _decode_tools(body: dict) -> list[ToolSpec]:
+def decode_function_tools(body: dict) -> list[ToolSpec]:
+    """`tools` of function definitions, in the shape OpenAI chat and Ollama share."""
     tools: list[ToolSpec] = []
     for index, raw in enumerate(opt_list(body, "tools", "")):
         path = f"tools[{index}]"
