@@ -167,4 +167,4 @@ def test_print_defaults_loads_back_to_the_defaults(tmp_path):
     empty.write_text("")
     loaded = dataclasses.replace(load_config(str(printed), environ={}), source="")
     assert loaded == dataclasses.replace(load_config(str(empty), environ={}), source="")
-    assert set(yaml.safe_load(done.stdout)) == {"server", "auth", "limits", "lingma", "login", "sessions", "tools", "accounts"}
+    assert set(yaml.safe_load(done.stdout)) == {"server", "auth", "limits", "lingma", "login", "sessions", "tools", "debug", "accounts"}
