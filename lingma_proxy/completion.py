@@ -19,6 +19,7 @@ from .errors import ApiError, bad_request
 from .events import Finish, Latency, NativeToolCall, OutputEvent, TextDelta, ThinkDelta, ToolCall, UpstreamFinish, Usage
 from .images import check_images_forwardable
 from .metrics import Metrics
+from .model import Conversation, Image, conversation_size
 from .models import ModelRegistry
 from .native_tools import ParkedChat, ParkedChats, Resumption, as_client_call, decline, may_forward
 from .prompt import newest_turn_images, render_prompt, render_turn
@@ -30,7 +31,6 @@ from .tools.repair import fallback_text, needs_repair, repair_prompt
 from .upstream.client import ChatRequest, ChatStream
 from .upstream.pool import Lease, Pool
 from .upstream.think import ThinkSplitter
-from .wire.conversation import Conversation, Image, conversation_size
 
 log = logging.getLogger("lingma_proxy.completion")
 

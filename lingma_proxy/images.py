@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from .errors import ApiError, bad_request
-from .wire.conversation import Image
-from .wire.models import ModelInfo
+from .model import Image, ModelInfo
 
 _CODE = "image_not_supported"
 

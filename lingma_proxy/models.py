@@ -6,8 +6,8 @@ import logging
 import time
 
 from .config import LingmaConfig
+from .model import ModelInfo
 from .upstream.pool import Pool
-from .wire.models import ModelInfo
 
 log = logging.getLogger("lingma_proxy.models")
 

@@ -18,9 +18,9 @@ import ujson
 from .config import ToolsConfig
 from .errors import ApiError
 from .events import NativeToolCall, ToolCall
+from .model import Conversation, ToolChoice
 from .upstream.client import ChatStream
 from .upstream.pool import Lease
-from .wire.conversation import Conversation, ToolChoice
 
 log = logging.getLogger("lingma_proxy.native_tools")
 

@@ -37,9 +37,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from .events import ToolCall
+from .model import Conversation, Image, Message, ToolUse
 from .tools.contract import render_tool_call, render_tool_contract
 from .tools.jsontext import compact_json, loads_lenient
-from .wire.conversation import Conversation, Image, Message, ToolUse
 
 SYSTEM_MARKER = "[System]"
 USER_MARKER = "[User]"

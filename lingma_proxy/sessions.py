@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from .config import SessionsConfig
 from .events import ToolCall
+from .model import Conversation
 from .prompt import delta_start, render_prefix_after_reply, render_prefix_for_key
-from .wire.conversation import Conversation
 
 log = logging.getLogger("lingma_proxy.sessions")
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from ..config import AccountConfig, Config
 from ..errors import ApiError
 from ..login.bundles import BundleError
+from ..model import ModelInfo
 from ..models import flatten_models
 from ..startup_summary import upstream_label
 from ..upstream.pool import Upstream
-from ..wire.models import ModelInfo
 from .instance import pick_account, private_instance
 
 # On top of lingma.startup_timeout: connect, initialize, the dialect probe (§9), auth/status, the model list.

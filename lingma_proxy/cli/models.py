@@ -8,7 +8,7 @@ import sys
 import ujson
 
 from ..config import Config
-from ..wire.models import ModelInfo
+from ..model import ModelInfo
 from .inspection import InspectionFailed, inspect_account
 from .instance import CliError
 

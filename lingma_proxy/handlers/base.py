@@ -18,9 +18,9 @@ from tornado.iostream import StreamClosedError
 from ..errors import ApiError
 from ..events import Finish
 from ..logs import clip, request_id_var
+from ..model import Conversation
 from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
-from ..wire.conversation import Conversation
 from ..wire.errors import anthropic_error_body, openai_error_body
 from ..wire.ids import new_id
 from .browser_guard import cors_allowed, normal_origin, refusal

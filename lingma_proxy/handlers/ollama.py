@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ApiError
-from ..wire.conversation import Conversation
+from ..model import Conversation, ModelInfo
 from ..wire.errors import ollama_error_body
-from ..wire.models import ModelInfo, ollama_ps, ollama_show, ollama_tags
+from ..wire.models import ollama_ps, ollama_show, ollama_tags
 from ..wire.ollama import decode_chat_request, decode_generate_request, model_names, requested_model
 from ..wire.ollama_encoder import OllamaChatEncoder, OllamaEncoder, OllamaGenerateEncoder
 from .base import BaseHandler

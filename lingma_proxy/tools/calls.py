@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ..wire.conversation import ToolSpec
+from ..model import ToolSpec
 from .call_request import CallRequest, NotACall
 from .jsontext import loads_lenient
 from .xml_calls import GLM_CALL, read_function, read_glm

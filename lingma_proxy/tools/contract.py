@@ -7,7 +7,7 @@ the transcript looks exactly like the model's own output.
 
 from __future__ import annotations
 
-from ..wire.conversation import ToolChoice, ToolSpec
+from ..model import ToolChoice, ToolSpec
 from .jsontext import compact_json, loads_lenient
 
 ACTION_INFO = "json action"

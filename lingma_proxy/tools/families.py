@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..wire.conversation import ToolSpec
+from ..model import ToolSpec
 from .call_request import CallRequest, NotACall
 from .calls import arguments_object, read_calls
 from .xml_calls import DSML_INVOKES, MINIMAX_INVOKES, read_function, whole_matches

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..events import TextDelta, ToolCall
-from ..wire.conversation import ToolSpec
+from ..model import ToolSpec
 from .call_request import CallRequest, NotACall
 from .calls import CALL_KEYS, read_calls
 from .contract import FENCE

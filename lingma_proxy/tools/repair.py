@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..events import ToolCall
-from ..wire.conversation import ToolChoice, ToolSpec
+from ..model import ToolChoice, ToolSpec
 from .contract import FORMAT_EXAMPLE, render_tool_schema
 from .parser import RejectedBlock
 

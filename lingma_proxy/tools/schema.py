@@ -12,7 +12,7 @@ import ujson
 from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 
-from ..wire.conversation import ToolSpec
+from ..model import ToolSpec
 from .jsontext import compact_json
 
 

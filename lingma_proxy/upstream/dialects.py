@@ -27,7 +27,7 @@ from lingma_proxy.upstream.rpc import (
     RpcError,
     RpcTimeout,
 )
-from lingma_proxy.wire.conversation import Image
+from lingma_proxy.model import Image
 
 _log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse
+from ..model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse
 from .fields import (
     as_list,
     as_object,

@@ -18,7 +18,7 @@ import ujson
 
 from ..errors import ApiError
 from ..events import Finish, ToolCall, Usage
-from .conversation import Conversation
+from ..model import Conversation
 from .encoder import Encoder, argument_fragments
 from .errors import anthropic_error_body
 from .ids import anthropic_tool_id, new_id

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 
 from ..errors import ApiError
 from ..events import Finish, FinishReason, OutputEvent, TextDelta, ThinkDelta, ToolCall, Usage
-from .conversation import Conversation
+from ..model import Conversation
 
 # Tool-call arguments go out as a few fragments rather than one: clients accumulate them either
 # way, and small first fragments show progress on long arguments (a written file, a patch).

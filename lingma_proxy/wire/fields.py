@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ApiError, bad_request
-from .conversation import Message, ToolChoice, ToolSpec
+from ..model import Message, ToolChoice, ToolSpec
 from .sse import dumps
 
 _JSON_TYPE_NAMES = {

@@ -7,19 +7,11 @@ values for "unknown" rather than invented ones.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+
+from ..model import ModelInfo
 
 _UNKNOWN_CREATED_AT = "1970-01-01T00:00:00Z"
 _NEVER_EXPIRES = "9999-12-31T23:59:59Z"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    id: str  # stable and usable as `model` in requests
-    display_name: str
-    context_window: int
-    is_reasoning: bool = False
-    is_vision: bool = False
 
 
 def openai_models_list(models: list[ModelInfo]) -> dict:

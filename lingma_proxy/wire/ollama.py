@@ -24,7 +24,7 @@ import base64
 import binascii
 from typing import Any
 
-from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
+from ..model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
 from .fields import (
     arguments_text,
     as_list,

@@ -17,7 +17,7 @@ import ujson
 
 from ..errors import ApiError
 from ..events import Finish, ToolCall
-from .conversation import Conversation
+from ..model import Conversation
 from .encoder import Encoder
 from .errors import ollama_error_body
 from .sse import dumps

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
+from ..model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
 from .fields import (
     arguments_text,
     as_list,

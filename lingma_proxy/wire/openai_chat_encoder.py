@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import ApiError
 from ..events import Finish, ToolCall
-from .conversation import Conversation
+from ..model import Conversation
 from .encoder import Encoder, argument_fragments
 from .errors import openai_error_body
 from .sse import sse_comment, sse_data

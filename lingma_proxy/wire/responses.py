@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import bad_request
-from .conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url, messages_size
+from ..model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url, messages_size
 from .fields import (
     arguments_text,
     as_list,

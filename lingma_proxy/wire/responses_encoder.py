@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ApiError
 from ..events import Finish, ToolCall, Usage
-from .conversation import Conversation, Message, ToolUse
+from ..model import Conversation, Message, ToolUse
 from .encoder import Encoder, argument_fragments
 from .errors import responses_failed_error
 from .ids import new_id

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lingma_proxy.events import ToolCall
+from lingma_proxy.model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse
 from lingma_proxy.prompt import (
     delta_start,
     render_prefix_after_reply,
@@ -17,7 +18,6 @@ from lingma_proxy.prompt import (
     render_turn,
 )
 from lingma_proxy.tools.parser import ActionBlockParser
-from lingma_proxy.wire.conversation import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,8 +8,8 @@ import pytest
 
 from lingma_proxy.config import SessionsConfig
 from lingma_proxy.events import ToolCall
+from lingma_proxy.model import Conversation, Message, ToolSpec, ToolUse
 from lingma_proxy.sessions import SessionCache, SessionEntry
-from lingma_proxy.wire.conversation import Conversation, Message, ToolSpec, ToolUse
 
 pytestmark = pytest.mark.timeout(10)
 

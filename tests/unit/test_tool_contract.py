@@ -7,11 +7,11 @@ import json
 import pytest
 
 from lingma_proxy.events import ToolCall
+from lingma_proxy.model import ToolChoice, ToolSpec
 from lingma_proxy.tools.contract import render_tool_call, render_tool_contract
 from lingma_proxy.tools.parser import ActionBlockParser, RejectedBlock
 from lingma_proxy.tools.repair import fallback_text, needs_repair, repair_prompt
 from lingma_proxy.tools.schema import validate_arguments
-from lingma_proxy.wire.conversation import ToolChoice, ToolSpec
 
 pytestmark = pytest.mark.timeout(60)
 

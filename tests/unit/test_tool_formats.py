@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
+from lingma_proxy.model import Conversation, Message, ToolChoice, ToolSpec, ToolUse
 from lingma_proxy.prompt import render_prompt
 from lingma_proxy.tools.contract import FORMAT_EXAMPLE, render_tool_call
 from lingma_proxy.tools.parser import ActionBlockParser
 from lingma_proxy.tools.repair import needs_repair, repair_prompt
-from lingma_proxy.wire.conversation import Conversation, Message, ToolChoice, ToolSpec, ToolUse
 from tests.unit.test_tool_parser import calls_of, run, text_of
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from lingma_proxy.events import TextDelta, ToolCall
+from lingma_proxy.model import ToolSpec
 from lingma_proxy.tools.parser import ActionBlockParser
-from lingma_proxy.wire.conversation import ToolSpec
 
 pytestmark = pytest.mark.timeout(60)
 

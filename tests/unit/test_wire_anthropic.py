@@ -12,9 +12,9 @@ from anthropic.types import RawMessageStreamEvent
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, TextDelta, ThinkDelta, ToolCall, Usage
+from lingma_proxy.model import Conversation, Image, Message
 from lingma_proxy.wire.anthropic import DOCUMENT_PLACEHOLDER, decode_messages_request
 from lingma_proxy.wire.anthropic_encoder import AnthropicEncoder
-from lingma_proxy.wire.conversation import Conversation, Image, Message
 from tests.unit.wire_sdk import anthropic_client, run, sse_payloads
 
 pytestmark = pytest.mark.timeout(60)

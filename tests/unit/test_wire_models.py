@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lingma_proxy.wire.models import ModelInfo, anthropic_models_list, openai_models_list
+from lingma_proxy.model import ModelInfo
+from lingma_proxy.wire.models import anthropic_models_list, openai_models_list
 from tests.unit.wire_sdk import anthropic_client, openai_client
 
 pytestmark = pytest.mark.timeout(30)

@@ -9,7 +9,7 @@ import pytest
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, Latency, TextDelta, ThinkDelta, ToolCall, Usage
-from lingma_proxy.wire.conversation import Conversation, Message
+from lingma_proxy.model import Conversation, Message
 from lingma_proxy.wire.fields import json_output_instruction
 from lingma_proxy.wire.ollama import decode_chat_request, decode_generate_request, model_names
 from lingma_proxy.wire.ollama_encoder import OllamaChatEncoder, OllamaGenerateEncoder

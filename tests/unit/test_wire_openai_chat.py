@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, Latency, TextDelta, ThinkDelta, ToolCall, Usage
-from lingma_proxy.wire.conversation import Conversation, Image, Message
+from lingma_proxy.model import Conversation, Image, Message
 from lingma_proxy.wire.openai_chat import decode_chat_request
 from lingma_proxy.wire.openai_chat_encoder import ChatCompletionsEncoder
 from tests.unit.wire_sdk import openai_client, run, sse_payloads

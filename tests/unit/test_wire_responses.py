@@ -10,7 +10,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, Latency, TextDelta, ThinkDelta, ToolCall, Usage
-from lingma_proxy.wire.conversation import Image, Message
+from lingma_proxy.model import Image, Message
 from lingma_proxy.wire.responses import ResponsesOptions, ResponseStore, decode_responses_request
 from lingma_proxy.wire.responses_encoder import ResponsesEncoder
 from tests.unit.wire_sdk import openai_client, run, sse_payloads

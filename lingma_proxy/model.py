@@ -1,4 +1,5 @@
-"""The internal model every request is decoded into once, whatever API it arrived on."""
+"""The internal model: every request is decoded into it once, whatever API it arrived on, and the
+models an account offers. Everything below the handlers speaks it; nothing here knows a wire format."""
 
 from __future__ import annotations
 
@@ -97,3 +98,12 @@ def conversation_size(conv: Conversation) -> int:
     """Roughly the bytes a conversation's prompt is made of: system, tools and messages."""
     tools = sum(len(tool.name) + len(tool.description) + len(str(tool.parameters)) for tool in conv.tools)
     return len(conv.system) + tools + messages_size(conv.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str  # stable and usable as `model` in requests
+    display_name: str
+    context_window: int
+    is_reasoning: bool = False
+    is_vision: bool = False
