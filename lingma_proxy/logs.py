@@ -23,25 +23,31 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 CLIENT_TEXT_CHARS = 200  # the most of any one client-supplied value a log line carries
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\u2028\u2029]")
 
 
 def clip(text: str, limit: int = CLIENT_TEXT_CHARS) -> str:
-    """Client-supplied text as a log line may carry it: cut to `limit` characters, saying how long it was."""
-    return text if len(text) <= limit else f"{text[:limit]}…[{len(text)} chars]"
+    """Client-supplied text as a log line may carry it: control characters escaped, cut to `limit`
+    characters, saying how long it was."""
+    text = _escape(text[: limit + 1], _CONTROL)
+    return text if len(text) <= limit else f"{text[:limit]}…[cut]"
 
 
-def _escape(text: str) -> str:
-    """A control character from a client must not start a line of its own in a text log (a forged entry)."""
-    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+def _escape(text: str, which: re.Pattern[str]) -> str:
+    return which.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 class TextFormatter(logging.Formatter):
-    """TEXT_FORMAT with control characters in the message escaped; a traceback keeps its own lines."""
+    """TEXT_FORMAT that no message can use to forge a record: control characters are escaped, and the
+    lines of a multi-line message (our own summaries, a traceback) are indented under their record."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        record.message = _escape(record.message)
-        record.request_id = _escape(str(getattr(record, "request_id", "-")))
+        record.message = _escape(record.message, _CONTROL_BUT_NEWLINE)
+        record.request_id = _escape(str(getattr(record, "request_id", "-")), _CONTROL)
         return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", "\n    ")
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.

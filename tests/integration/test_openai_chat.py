@@ -24,7 +24,13 @@ INLINE_THINK_REPLY = "Visible answer after inline thinking."
 
 @pytest.fixture(scope="module")
 def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
-    config = {"lingma": {"simulator": {"scenario": str(SCENARIOS / "api_openai_chat.yaml")}}}
+    config = {
+        "lingma": {
+            "simulator": {"scenario": str(SCENARIOS / "api_openai_chat.yaml")},
+            # The 1 MB message is ~190k tokens: a model with a window that holds it, as the 1M-token Qwen ones do.
+            "context_windows": {"auto": 1_000_000},
+        }
+    }
     proxy = start_proxy(Path(tmp_path_factory.mktemp("openai_chat")), config, dialect=sim_dialect)
     yield proxy
     proxy.stop()
