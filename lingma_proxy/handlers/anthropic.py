@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..completion import rendered_prompt
 from ..wire.anthropic import decode_messages_request
 from ..wire.anthropic_encoder import AnthropicEncoder
 from .base import BaseHandler
@@ -27,5 +26,4 @@ class CountTokensHandler(AnthropicHandler):
         body = self.json_body()
         body.setdefault("max_tokens", 1)  # count_tokens takes no max_tokens; the decoder requires one
         conv = decode_messages_request(body)
-        _, input_tokens = await rendered_prompt(conv)
-        self.write_json({"input_tokens": input_tokens})
+        self.write_json({"input_tokens": await self.services.completions.count_tokens(conv)})

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lingma_proxy.errors import ApiError
+from lingma_proxy.errors import ApiError, bad_request
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamEvent, UpstreamFinish
-from lingma_proxy.images import images_need_agent_dialect
+from lingma_proxy.model import Image
 from lingma_proxy.upstream.failures import api_error_from_rpc, classify_failure, crashed
 from lingma_proxy.upstream.rpc import (
     ACP_REQUEST_ID,
@@ -27,9 +27,19 @@ from lingma_proxy.upstream.rpc import (
     RpcError,
     RpcTimeout,
 )
-from lingma_proxy.model import Image
 
 _log = logging.getLogger(__name__)
+
+IMAGE_NOT_SUPPORTED = "image_not_supported"
+
+
+def images_need_agent_dialect() -> ApiError:
+    return bad_request(
+        "Images need Lingma's agent dialect (the desktop app's runtime); this Lingma speaks classic "
+        "chat/ask, which cannot take them. Send the image as text or a file path instead.",
+        param="messages",
+        code=IMAGE_NOT_SUPPORTED,
+    )
 
 Emit = Callable[[UpstreamEvent | ApiError], None]
 

@@ -8,19 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from .errors import ApiError, bad_request
-from .model import Image, ModelInfo
-
-_CODE = "image_not_supported"
-
-
-def images_need_agent_dialect() -> ApiError:
-    return bad_request(
-        "Images need Lingma's agent dialect (the desktop app's runtime); this Lingma speaks classic "
-        "chat/ask, which cannot take them. Send the image as text or a file path instead.",
-        param="messages",
-        code=_CODE,
-    )
+from ..errors import bad_request
+from ..model import Image, ModelInfo
+from ..upstream.dialects import IMAGE_NOT_SUPPORTED, images_need_agent_dialect
 
 
 def check_images_forwardable(
@@ -35,11 +25,11 @@ def check_images_forwardable(
         raise bad_request(
             f"Model {model.id} does not take images; choose a model whose Lingma entry has isVl.",
             param="model",
-            code=_CODE,
+            code=IMAGE_NOT_SUPPORTED,
         )
     if any(not (image.data or image.url) for image in images):
         raise bad_request(
             "An image arrived without its bytes or a URL (e.g. a file_id); send it inline as base64.",
             param="messages",
-            code=_CODE,
+            code=IMAGE_NOT_SUPPORTED,
         )

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import ujson
 
-from .config import ToolsConfig
-from .errors import ApiError
-from .events import NativeToolCall, ToolCall
-from .model import Conversation, ToolChoice
-from .upstream.client import ChatStream
-from .upstream.pool import Lease
+from ..config import ToolsConfig
+from ..errors import ApiError
+from ..events import NativeToolCall, ToolCall
+from ..model import Conversation, ToolChoice
+from ..upstream.client import ChatStream
+from ..upstream.pool import Lease
 
 log = logging.getLogger("lingma_proxy.native_tools")
 
