@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..wire.anthropic import decode_messages_request
 from ..wire.anthropic_encoder import AnthropicEncoder
-from .base import BaseHandler
+from .streaming import CompletionHandler
 
 
-class AnthropicHandler(BaseHandler):
+class AnthropicHandler(CompletionHandler):
     protocol = "anthropic"
     api = "anthropic"
     keepalive_sec = 10.0  # Anthropic clients expect a ping about every 10 s while waiting

@@ -1,28 +1,23 @@
-"""What every endpoint shares: request id, auth, bounded JSON body, error rendering, SSE streaming."""
+"""What every endpoint shares: request id, browser checks, auth, bounded JSON body, error rendering, access log."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import tornado.web
 import ujson
-from tornado.iostream import StreamClosedError
 
 from ..errors import ApiError
 from ..events import Finish
 from ..logs import clip, request_id_var
-from ..model import Conversation
 from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
 from ..wire.errors import anthropic_error_body, openai_error_body
-from ..wire.ids import new_id
 from .browser_guard import cors_allowed, normal_origin, refusal
 
 log = logging.getLogger("lingma_proxy.http")
@@ -42,8 +37,6 @@ class BaseHandler(tornado.web.RequestHandler):
     protocol = "openai"  # "openai" | "anthropic" | "auto" (by the caller's headers): the error wire format
     auth = "api"  # "api" | "admin" | "admin_token" (that token alone, never a key) | "metrics" | "public"
     api = "ops"  # the metrics label of the API this endpoint serves
-    keepalive_sec = 15.0
-    stream_content_type = "text/event-stream; charset=utf-8"  # NDJSON for the Ollama API
     request_id = ""  # set_default_headers() runs before initialize()
 
     def initialize(self, services: Services) -> None:
@@ -53,13 +46,6 @@ class BaseHandler(tornado.web.RequestHandler):
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._body_too_large = False
-        self._task: asyncio.Task | None = None
-        self._keepalive_timer: asyncio.TimerHandle | None = None
-        self._last_write = 0.0
-        self._encoder: Any = None
-        self._stream_started = False
-        self._client_gone = False
-        self._shutting_down = False
         self._prepared = False  # prepare() passed: the body is being read
         self._cors = False  # the request came from an origin in server.cors_origins
         self.served_by = ""
@@ -243,7 +229,6 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps(payload))
 
     def on_finish(self) -> None:
-        self._cancel_keepalive()
         unmatched = isinstance(self, NotFoundHandler)
         route = "unmatched" if unmatched else self.request.path
         status = self.get_status()
@@ -276,145 +261,6 @@ class BaseHandler(tornado.web.RequestHandler):
             )
         )
 
-    # ---- completions: one path for stream and non-stream -------------------------------------
-
-    def on_connection_close(self) -> None:
-        self._client_gone = True
-        if self._task is not None and not self._task.done():
-            log.info("client disconnected mid-request; cancelling upstream")
-            self.services.metrics.client_disconnects.inc()
-            self._task.cancel()
-
-    def end_for_shutdown(self) -> None:
-        """Graceful shutdown ran out of grace: end this response with an error in its wire format."""
-        self._shutting_down = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-
-    async def complete(self, conv: Conversation, encoder_class: type, id_prefix: str, **encoder_options: Any) -> None:
-        """Check and render the request, then answer it in `encoder_class`'s wire format."""
-        service = self.services.completions
-        prepared = await service.prepare(conv, self.started, self.api_key_id)
-        self.served_model = prepared.model
-        encoder = encoder_class(
-            conv,
-            response_id=new_id(id_prefix),
-            model=prepared.model,
-            created=int(time.time()),
-            input_tokens=prepared.input_tokens,
-            **encoder_options,
-        )
-        await self.respond(encoder, service.run(prepared), conv.stream)
-
-    async def respond(self, encoder: Any, events: AsyncIterator, stream: bool) -> None:
-        """Feed the same encoder in both modes; stream flushes per event, non-stream sends body()."""
-        self._task = asyncio.current_task()
-        self._encoder = encoder
-        self.services.active.add(self)
-        try:
-            if stream:
-                await self._stream(encoder, events)
-            else:
-                await self._collect(encoder, events)
-        except asyncio.CancelledError:
-            # The generator's cleanup already stopped the upstream; say why, if anyone is listening.
-            if self._shutting_down and not self._client_gone:
-                self._end_with(ApiError("unavailable", "lingma-proxy is shutting down; retry the request."))
-            elif not self._client_gone:
-                raise
-        finally:
-            self.services.active.discard(self)
-
-    def _end_with(self, err: ApiError) -> None:
-        if self._stream_started:
-            for frame in self._encoder.fail(err):
-                self.write(frame)
-            self.finish()
-        else:
-            self.send_error(err.status, exc_info=(type(err), err, None))
-
-    def _observe(self, fin: Finish) -> None:
-        self.served_by = fin.served_by or ""
-        self.finish_event = fin
-        latency, usage = fin.latency, fin.usage
-        self.services.metrics.observe_completion(
-            self.api, latency.first_token_ms, latency.total_ms, usage.input_tokens, usage.output_tokens
-        )
-
-    async def _collect(self, encoder: Any, events: AsyncIterator) -> None:
-        encoder.start()
-        async for event in events:
-            if isinstance(event, Finish):
-                self._observe(event)
-                encoder.finish(event)
-            else:
-                encoder.feed(event)
-        self.write_json(encoder.body())
-
-    async def _stream(self, encoder: Any, events: AsyncIterator) -> None:
-        self._arm_keepalive()
-        try:
-            async for event in events:
-                if isinstance(event, Finish):
-                    self._observe(event)
-                    await self._send(encoder.finish(event))
-                else:
-                    await self._send(encoder.feed(event))
-        except ApiError as err:
-            if not self._stream_started:
-                raise
-            log.warning("stream failed after headers: %s", err.message)
-            await self._send(encoder.fail(err))
-        self.finish()
-
-    async def _send(self, frames: list[str]) -> None:
-        if not self._stream_started:
-            self._commit_stream_headers()
-        for frame in frames:
-            self.write(frame)
-        self._last_write = asyncio.get_running_loop().time()
-        try:
-            await self.flush()
-        except StreamClosedError:
-            self._client_gone = True
-            raise asyncio.CancelledError() from None
-
-    def _commit_stream_headers(self) -> None:
-        """Headers wait for the first event so that early failures get a real status (docs/features.md §8)."""
-        self.set_header("Content-Type", self.stream_content_type)
-        self.set_header("Cache-Control", "no-cache, no-transform")
-        self.set_header("X-Accel-Buffering", "no")
-        self._stream_started = True
-        for frame in self._encoder.start():
-            self.write(frame)
-
-    def _arm_keepalive(self) -> None:
-        """One timer per response, not one per event: it re-arms itself from the time of the last write."""
-        loop = asyncio.get_running_loop()
-        self._last_write = loop.time()
-        self._keepalive_timer = loop.call_later(self.keepalive_sec, self._keepalive_due)
-
-    def _cancel_keepalive(self) -> None:
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
-            self._keepalive_timer = None
-
-    def _keepalive_due(self) -> None:
-        if self._finished or self._encoder is None:
-            return
-        loop = asyncio.get_running_loop()
-        quiet_for = loop.time() - self._last_write
-        if quiet_for < self.keepalive_sec:
-            self._keepalive_timer = loop.call_later(self.keepalive_sec - quiet_for, self._keepalive_due)
-            return
-        if not self._stream_started:
-            self._commit_stream_headers()
-        self.write(self._encoder.keepalive())
-        # A client gone away makes this flush fail; the stream's own next write notices and ends it.
-        asyncio.ensure_future(self.flush()).add_done_callback(_retrieve)
-        self._arm_keepalive()
-
-
 class NotFoundHandler(BaseHandler):
     """JSON 404 for unknown routes, in the format the caller is most likely to read."""
 
@@ -425,8 +271,3 @@ class NotFoundHandler(BaseHandler):
         self._identify()
         raise ApiError("not_found", f"Unknown route: {self.request.method} {self.request.path}")
 
-
-def _retrieve(done: asyncio.Future) -> None:
-    """Read a background flush's outcome, so a closed stream leaves no never-retrieved exception."""
-    if not done.cancelled():
-        done.exception()

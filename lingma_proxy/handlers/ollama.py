@@ -15,7 +15,7 @@ from ..wire.errors import ollama_error_body
 from ..wire.models import ollama_ps, ollama_show, ollama_tags
 from ..wire.ollama import decode_chat_request, decode_generate_request, model_names, requested_model
 from ..wire.ollama_encoder import OllamaChatEncoder, OllamaEncoder, OllamaGenerateEncoder
-from .base import BaseHandler
+from .streaming import CompletionHandler
 
 # Ollama clients check the server's version before using newer features (VS Code asks for 0.6.4 or
 # later); this is the Ollama release whose API these routes follow (`think`, `tool_name`, schemas).
@@ -28,7 +28,7 @@ MANAGED_BY_ACCOUNT = (
 )
 
 
-class OllamaHandler(BaseHandler):
+class OllamaHandler(CompletionHandler):
     api = "ollama"
     stream_content_type = "application/x-ndjson"
 

@@ -6,6 +6,7 @@ from ..wire.models import anthropic_models_list, openai_models_list
 from ..wire.openai_chat import decode_chat_request
 from ..wire.openai_chat_encoder import ChatCompletionsEncoder
 from .base import BaseHandler
+from .streaming import CompletionHandler
 
 
 class ModelsHandler(BaseHandler):
@@ -17,7 +18,7 @@ class ModelsHandler(BaseHandler):
         self.write_json(listing(models))
 
 
-class ChatCompletionsHandler(BaseHandler):
+class ChatCompletionsHandler(CompletionHandler):
     api = "openai_chat"
 
     async def post(self) -> None:

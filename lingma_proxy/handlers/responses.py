@@ -7,13 +7,13 @@ import logging
 from ..logs import clip
 from ..wire.responses import decode_responses_request
 from ..wire.responses_encoder import ResponsesEncoder
-from .base import BaseHandler
+from .streaming import CompletionHandler
 
 log = logging.getLogger("lingma_proxy.responses")
 _SHOWN_TOOL_TYPES = 5
 
 
-class ResponsesHandler(BaseHandler):
+class ResponsesHandler(CompletionHandler):
     api = "openai_responses"
     async def post(self) -> None:
         store = self.services.responses.scoped(self.api_key_id)
