@@ -135,7 +135,7 @@ def chart(conn: sqlite3.Connection | None, unit: str, count: int, now: float | N
         )
         for bucket, name, requests, tokens in per_model:
             if bucket in position:
-                line = series.setdefault(name or "(none)", {"requests": [0] * count, "tokens": [0] * count})
+                line = series.setdefault(name or "(no model)", {"requests": [0] * count, "tokens": [0] * count})
                 line["requests"][position[bucket]] = requests
                 line["tokens"][position[bucket]] = tokens
         latencies = _grouped_latencies(conn, key, since_ts)
