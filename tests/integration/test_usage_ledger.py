@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lingma_proxy.usage.clients import fingerprint
-from lingma_proxy.usage.ledger import open_ledger_db
+from lingma_proxy.usage.ledger import Ledger, UsageRow
 
 from .ops_support import ANTHROPIC_HEADERS, request_body
 from .proxy_harness import Proxy, start_proxy
@@ -124,17 +124,19 @@ def test_rows_survive_a_restart_and_the_aggregates_match_the_requests_by_client_
 
 def test_retention_deletes_old_rows_at_startup(tmp_path):
     db = tmp_path / "usage.db"
-    conn = open_ledger_db(db)
+    seeder = Ledger(db, retention_days=3650)  # keeps everything: the proxy's own sweep is under test
+    seeder.start()
     now = time.time()
-    columns = "ts, api, route, client, agent, model_asked, model_served, account, instance, status, error_type, " \
-              "input_tokens, output_tokens, upstream_tokens, session_reused, first_token_ms, total_ms, streamed"
     for days_ago in (45, 31, 29, 1):
-        conn.execute(
-            f"INSERT INTO requests ({columns}) VALUES (?, 'openai_chat', '/v1/chat/completions', 'old', 'curl', "
-            "'auto', 'auto', 'default', 'default-0', 200, '', 10, 5, 10, 0, 100, 200, 0)",
-            (now - days_ago * 86400,),
-        )
-    conn.close()
+        seeder.record(
+            UsageRow(
+                ts=now - days_ago * 86400, api="openai_chat", route="/v1/chat/completions", client="old", agent="curl",
+                model_asked="auto", model_served="auto", account="default", instance="default-0", status=200,
+                error_type="", input_tokens=10, output_tokens=5, upstream_tokens=10, session_reused=False,
+                first_token_ms=100, total_ms=200, streamed=False,
+            )
+        )  # fmt: skip
+    seeder.close()
     proxy = start_proxy(tmp_path, {"usage": {"retention_days": 30}})
     try:
         assert [round((now - row["ts"]) / 86400) for row in ledger_rows(db)] == [29, 1]

@@ -12,7 +12,7 @@ import pytest
 
 from lingma_proxy.config import ConfigError, effective_config, load_config, secret_values
 from lingma_proxy.usage.clients import ANONYMOUS, ClientLabels, agent_family, fingerprint
-from lingma_proxy.usage.ledger import Ledger, UsageRow, db_path, open_ledger_db, sweep
+from lingma_proxy.usage.ledger import Ledger, UsageRow, db_path, sweep
 from lingma_proxy.usage.report import UsageQueryError, chart, parse_since, percentile, totals
 
 
@@ -159,13 +159,13 @@ def test_a_locked_file_drops_rows_with_one_warning_and_the_ledger_recovers(tmp_p
 
 
 def test_retention_sweeps_rows_older_than_the_limit(tmp_path):
-    conn = open_ledger_db(tmp_path / "usage.db")
+    ledger = Ledger(tmp_path / "usage.db", retention_days=3650)
+    ledger.start()
     now = time.time()
     for days in (100, 91, 89, 1):
-        conn.execute("INSERT INTO requests (ts, api, route, client, agent, model_asked, model_served, account, instance,"
-                     " status, error_type, input_tokens, output_tokens, upstream_tokens, session_reused, first_token_ms,"
-                     " total_ms, streamed) VALUES (?, '', '', '', '', '', '', '', '', 200, '', 0, 0, 0, 0, NULL, 0, 0)",
-                     (now - days * 86400,))
+        ledger.record(row(now - days * 86400))
+    ledger.close()
+    conn = sqlite3.connect(tmp_path / "usage.db")
     assert sweep(conn, 90, now) == 2
     assert conn.execute("SELECT COUNT(*) FROM requests").fetchone() == (2,)
 
