@@ -169,7 +169,7 @@ def test_print_defaults_loads_back_to_the_defaults(tmp_path):
     empty.write_text("")
     loaded = dataclasses.replace(load_config(str(printed), environ={}), source="")
     assert loaded == dataclasses.replace(load_config(str(empty), environ={}), source="")
-    assert set(yaml.safe_load(done.stdout)) == {"server", "auth", "limits", "lingma", "login", "sessions", "tools", "debug", "accounts"}
+    assert set(yaml.safe_load(done.stdout)) == {"server", "auth", "limits", "lingma", "login", "sessions", "tools", "debug", "usage", "accounts"}
 
 
 def _ledger_row(ts: float, client: str, model: str, status: int = 200, first_token_ms: int | None = 100) -> UsageRow:
