@@ -178,6 +178,7 @@ class _Turn:
         self.held_calls: list[ToolCall] = []  # forced-choice calls, sent once no repair is needed
         self.emitted_calls: list[ToolCall] = []  # every accepted call of this turn, held or sent
         self.new_paragraph = False
+        self.upstream_tokens = 0  # what this turn's questions to Lingma held, repairs included
 
     async def events(self) -> AsyncIterator[OutputEvent | Finish]:
         conv = self.prepared.conv
@@ -271,10 +272,9 @@ class _Turn:
             is_reply=is_reply,
             mode=self.service.cfg.lingma.default_ask_mode,
         )
-        metrics = self.service.metrics
-        metrics.upstream_prompt_tokens.inc(
-            self.prepared.input_tokens if question is self.prepared.prompt else count_tokens(question)
-        )
+        sent = self.prepared.input_tokens if question is self.prepared.prompt else count_tokens(question)
+        self.upstream_tokens += sent
+        self.service.metrics.upstream_prompt_tokens.inc(sent)
         async for event in self._consume(self.lease.client.chat(request)):
             yield event
 
@@ -417,5 +417,7 @@ class _Turn:
             stop_sequence=self.stops.matched,
             served_by=self.lease.instance.name,
             latency=Latency(first_token_ms=first_ms, total_ms=int((now - started) * 1000)),
+            upstream_tokens=self.upstream_tokens,
+            session_reused=self.plan.entry is not None,
         )
 
