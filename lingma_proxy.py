@@ -15,6 +15,8 @@
     config [--print-defaults]      print the effective config (secrets redacted), or the built-in defaults
     probe [--binary PATH|simulator | --attach URL]
                                    probe a Lingma's protocol and report what it supports
+    usage [--since 7d] [--by day|model|client|account] [--json|--csv]
+                                   what was asked and spent, from the usage ledger
 
 `python lingma_proxy.py COMMAND --help` describes a command and its options.
 """
@@ -92,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     target = probe.add_mutually_exclusive_group()
     target.add_argument("--binary", metavar="PATH|simulator", help="the binary to start (default: as configured)")
     target.add_argument("--attach", metavar="URL", help="a running Lingma's ws:// URL instead of starting one")
+    usage = command(
+        "usage", "print requests, errors and tokens from the usage ledger, grouped",
+        "It reads the ledger (usage.db_path) read-only, so the proxy may be running.",
+    )  # fmt: skip
+    usage.add_argument("--since", metavar="SPAN", default="7d", help="how far back: 30m, 48h, 7d, 2w (default: 7d)")
+    usage.add_argument(
+        "--by", choices=("day", "model", "client", "account"), default="day", help="group by (default: day)"
+    )
+    output = usage.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="output", action="store_const", const="json", help="print a JSON list of rows")
+    output.add_argument("--csv", dest="output", action="store_const", const="csv", help="print CSV with a header line")
+    usage.set_defaults(output="table")
     return parser
 
 
@@ -141,6 +155,10 @@ def dispatch(command: str, args: argparse.Namespace, cfg: Config) -> int:
         from lingma_proxy.probe import run_probe
 
         return asyncio.run(run_probe(cfg, args.binary, args.attach))
+    if command == "usage":
+        from lingma_proxy.cli.usage import run_usage
+
+        return run_usage(cfg, args.since, args.by, args.output)
     from lingma_proxy.app import serve
 
     return asyncio.run(serve(cfg))

@@ -27,6 +27,7 @@ from .handlers.ops import CapabilitiesHandler, HealthHandler, HelloHandler, Metr
 from .handlers.responses import ResponsesHandler
 from .handlers.stats import StatsHandler
 from .handlers.status import StatusHandler, StatusPageHandler
+from .handlers.usage import UsageHandler
 from .http_server import GuardedHTTPServer, connection_cap, raise_descriptor_limit
 from .login.manager import LoginManager
 from .logs import setup_logging
@@ -39,6 +40,7 @@ from .sessions import SessionCache, SessionEntry
 from .startup_summary import auth_warnings, listen_url, summary_lines
 from .upstream.discovery import find_lingma_binary, simulator_command
 from .upstream.pool import Pool, Upstream
+from .usage.recorder import usage_recorder
 from .wire.responses import ResponseStore
 
 log = logging.getLogger("lingma_proxy")
@@ -62,6 +64,7 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/metrics", MetricsHandler, ctx),
         (r"/internal/stats", StatsHandler, ctx),
         (r"/internal/status", StatusHandler, ctx),
+        (r"/internal/usage", UsageHandler, ctx),
         (r"/internal/effective-config", EffectiveConfigHandler, ctx),
         (r"/internal/debug/requests", DebugRequestsHandler, ctx),
         (r"/internal/auto-login/start", AutoLoginStartHandler, ctx),
@@ -133,6 +136,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         debug_ring=RequestRing(redactor),
         login=login,
         recent=RecentRequests(),
+        usage=usage_recorder(cfg, pool, redactor),
     )
 
 
@@ -217,6 +221,7 @@ async def serve(cfg: Config) -> int:
     await services.login.stop()  # before the pool: a login flow closes its browser on the way out
     await services.completions.native.close()
     await services.pool.stop()
+    await asyncio.to_thread(services.usage.ledger.close)  # writes the rows still pending
     await server.close_all_connections()
     log.info("stopped")
     return 0

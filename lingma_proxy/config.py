@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class ServerConfig:
 
 @dataclass
 class AuthConfig:
+    # In YAML, an entry is a key or {key: ..., name: ...}; load_config keeps the keys here and the names,
+    # which label the key's requests in the usage ledger, in api_key_names (same order, "" = unnamed).
     api_keys: list[str] = field(default_factory=list, metadata=SECRET)
     admin_token: str = field(default="", metadata=SECRET)
     metrics_token: str = field(default="", metadata=SECRET)
@@ -62,6 +65,7 @@ class AuthConfig:
     # Ollama clients send no key by default. "keys" asks for api_keys like every API (open when there
     # are none); "open" lets /api/* in without a key even when api_keys are set.
     ollama: str = "keys"
+    api_key_names: list[str] = field(default_factory=list, metadata=NOT_A_KEY)
 
 
 @dataclass
@@ -151,6 +155,13 @@ class DebugConfig:
 
 
 @dataclass
+class UsageConfig:
+    enabled: bool = True  # the request ledger: one row per API request, never a body or a prompt
+    db_path: str = ""  # empty = usage.db beside lingma.work_dir (~/.lingma-proxy/usage.db by default)
+    retention_days: int = 90
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -160,6 +171,7 @@ class Config:
     sessions: SessionsConfig = field(default_factory=SessionsConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
+    usage: UsageConfig = field(default_factory=UsageConfig)
     accounts: list[AccountConfig] = field(default_factory=list)
     source: str = field(default="<defaults>", metadata=NOT_A_KEY)  # the file it came from
 
@@ -208,6 +220,7 @@ _RULES: dict[str, Rule] = {
     "sessions.cache_ttl_sec": POSITIVE,
     "tools.emulation": one_of("auto", "off"),
     "tools.allowlist[]": NON_EMPTY,
+    "usage.retention_days": int_at_least(1),
     # The name becomes a directory under work_dir, so it must not be able to climb out of it.
     "accounts[].name": matching("a name of letters, digits, '.', '_' and '-'", r"[A-Za-z0-9][A-Za-z0-9._-]*"),
     "accounts[].password_env": matching("an environment variable name", r"[A-Za-z_][A-Za-z0-9_]*", ""),
@@ -244,6 +257,8 @@ def _executable(key: str, value: str, base_dir: str, checker: SchemaBuilder) -> 
 def _resolve_paths(cfg: Config, base_dir: str, checker: SchemaBuilder) -> None:
     lingma = cfg.lingma
     lingma.work_dir = _resolve_file(lingma.work_dir, base_dir)
+    if cfg.usage.db_path:
+        cfg.usage.db_path = _resolve_file(cfg.usage.db_path, base_dir)
     if lingma.binary not in ("auto", "simulator"):
         lingma.binary = _executable("lingma.binary", lingma.binary, base_dir, checker)
     if lingma.simulator.scenario:
@@ -256,6 +271,39 @@ def _resolve_paths(cfg: Config, base_dir: str, checker: SchemaBuilder) -> None:
         if account.session_bundle_file:
             key = f"accounts[{index}].session_bundle_file"
             account.session_bundle_file = _existing_file(key, account.session_bundle_file, base_dir, checker)
+
+
+_API_KEY_FIELDS = ("key", "name")
+_API_KEY_NAME = r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}"
+
+
+def _split_api_keys(data: dict, checker: SchemaBuilder) -> list[str]:
+    """Turn each {key, name} entry of auth.api_keys into its key, in place; the names, in order ("" = none).
+
+    Done on the raw data before building, so api_keys stays a plain list of keys for every reader of it
+    (key checks, the redactor, effective_config) and a name, which is no secret, never lands among them."""
+    auth = data.get("auth")
+    keys = auth.get("api_keys") if isinstance(auth, dict) else None
+    if not isinstance(keys, list):
+        return []  # absent, or not a list: build() reports that
+    names = []
+    for index, entry in enumerate(keys):
+        at = f"auth.api_keys[{index}]"
+        if not isinstance(entry, dict):
+            names.append("")
+            continue
+        unknown = [str(name) for name in entry if name not in _API_KEY_FIELDS]
+        if unknown:
+            raise checker.error(at, f"unknown field {unknown[0]!r} (an entry is a key or {{key: ..., name: ...}})")
+        name = entry.get("name", "")
+        if not isinstance(name, str) or not re.fullmatch(_API_KEY_NAME, name):
+            shown = repr(name) if isinstance(name, str) else "a " + type(name).__name__
+            raise checker.error(f"{at}.name", f"must be up to 64 letters, digits, spaces or . _ @ -, got {shown}")
+        if "key" not in entry:
+            raise checker.error(f"{at}.key", "is required")
+        keys[index] = entry["key"]  # build() checks it as any key, without echoing it
+        names.append(name)
+    return names
 
 
 def _check_accounts(cfg: Config, environ: Mapping[str, str], checker: SchemaBuilder) -> None:
@@ -319,7 +367,9 @@ def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> C
     checker = SchemaBuilder(path or "<defaults>", _RULES, ENV_PREFIX)
     data = read_yaml_file(path) if path else {}
     checker.apply_env(Config, data, environ)
+    key_names = _split_api_keys(data, checker)
     cfg = checker.build(Config, data)
+    cfg.auth.api_key_names = key_names if any(key_names) else []
     cfg.source = checker.source
     # Relative paths in the file mean relative to the file, wherever the proxy is started from.
     _resolve_paths(cfg, os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), checker)

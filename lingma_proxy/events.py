@@ -73,6 +73,8 @@ class Finish:
     stop_sequence: str | None = None
     served_by: str | None = None
     latency: Latency = field(default_factory=Latency)
+    upstream_tokens: int = 0  # prompt tokens actually sent upstream: less than the input when a session is reused
+    session_reused: bool = False
 
 
 UpstreamEvent = TextDelta | ThinkDelta | NativeToolCall | UpstreamFinish

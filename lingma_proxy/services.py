@@ -16,6 +16,7 @@ from .recent_requests import RecentRequests
 from .redact import Redactor
 from .sessions import SessionCache
 from .upstream.pool import Pool, Upstream
+from .usage.recorder import UsageRecorder
 from .wire.responses import ResponseStore
 
 
@@ -33,6 +34,7 @@ class Services:
     debug_ring: RequestRing
     login: LoginManager  # auto-login, session bundles; its hooks are installed on the pool
     recent: RecentRequests  # the status page's last requests and live totals
+    usage: UsageRecorder  # the durable ledger: a row per API request
     started_at: float = field(default_factory=time.time)
     # Handlers answering a completion right now; graceful shutdown ends the ones that outlive the grace period.
     active: set[Any] = field(default_factory=set)

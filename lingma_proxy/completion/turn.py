@@ -68,6 +68,7 @@ class Turn:
         self.held_calls: list[ToolCall] = []  # forced-choice calls, sent once no repair is needed
         self.finish_reason = "stop"
         self.upstream_context_tokens: int | None = None
+        self.upstream_tokens = 0  # what this turn's questions to Lingma held, repairs included
 
     async def events(self) -> AsyncIterator[OutputEvent | Finish]:
         conv, prepared = self.prepared.conv, self.prepared
@@ -121,6 +122,7 @@ class Turn:
             mode=self.ctx.ask_mode,
         )
         sent = self.prepared.input_tokens if question is self.prepared.prompt else count_tokens(question)
+        self.upstream_tokens += sent
         self.ctx.metrics.upstream_prompt_tokens.inc(sent)
         async for event in self._consume(self.lease.client.chat(request)):
             yield event
@@ -219,10 +221,13 @@ class Turn:
         self._remember_session()
         context = self.upstream_context_tokens if self.ctx.context_usage else None
         usage = usage_of(self.prepared.input_tokens, self.output.tokens(), context)
-        started, first_at = self.prepared.started, self.output.first_token_at
         out.append(
-            finish(self.finish_reason, usage, self.pipeline.stop_matched, self.lease.instance.name, started, first_at)
-        )
+            finish(
+                self.finish_reason, usage, self.pipeline.stop_matched, self.lease.instance.name,
+                self.prepared.started, self.output.first_token_at,
+                upstream_tokens=self.upstream_tokens, session_reused=self.plan.entry is not None,
+            )
+        )  # fmt: skip
         return out
 
     def _remember_session(self) -> None:

@@ -16,8 +16,9 @@ def usage_of(input_tokens: int, output_tokens: int, upstream_context: int | None
 
 
 def finish(
-    reason: str, usage: Usage, stop_sequence: str | None, served_by: str, started: float, first_at: float | None
-) -> Finish:
+    reason: str, usage: Usage, stop_sequence: str | None, served_by: str, started: float, first_at: float | None,
+    *, upstream_tokens: int, session_reused: bool,
+) -> Finish:  # fmt: skip
     now = time.monotonic()
     first_ms = None if first_at is None else int((first_at - started) * 1000)
     return Finish(
@@ -26,4 +27,6 @@ def finish(
         stop_sequence=stop_sequence,
         served_by=served_by,
         latency=Latency(first_token_ms=first_ms, total_ms=int((now - started) * 1000)),
+        upstream_tokens=upstream_tokens,
+        session_reused=session_reused,
     )

@@ -38,6 +38,8 @@ class BaseHandler(tornado.web.RequestHandler):
     auth = "api"  # "api" | "admin" | "admin_token" (that token alone, never a key) | "metrics" | "public"
     api = "ops"  # the metrics label of the API this endpoint serves
     request_id = ""  # set_default_headers() runs before initialize()
+    model_asked = ""  # the body's `model`, for the usage ledger
+    error_type = ""  # the kind of the error the request was answered with, for the usage ledger
 
     def initialize(self, services: Services) -> None:
         self.services = services
@@ -177,6 +179,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ApiError("invalid_request", f"Request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise ApiError("invalid_request", "Request body must be a JSON object.")
+        self.model_asked = body["model"] if isinstance(body.get("model"), str) else ""
         request = self.request
         if self.services.cfg.debug.request_ring:
             self.services.debug_ring.add(self.request_id, request.method, request.path, dict(request.headers), body)
@@ -202,6 +205,7 @@ class BaseHandler(tornado.web.RequestHandler):
             err = ApiError("method_not_allowed", f"Method {self.request.method} is not allowed on {self.request.path}.")
         else:
             err = ApiError("internal", "Internal error in lingma-proxy; see its log for this request id.")
+        self.error_type = err.kind
         self.set_status(err.status)
         if err.retry_after is not None:
             self.set_header("Retry-After", str(err.retry_after))
@@ -242,7 +246,13 @@ class BaseHandler(tornado.web.RequestHandler):
             # Counted apart: anyone can send these, and they must not push real requests off the list.
             self.services.recent.unauthenticated += 1
             return
-        self._record_recent("(unknown route)" if unmatched else self.request.path, ms)
+        shown = "(unknown route)" if unmatched else self.request.path
+        self._record_recent(shown, ms)
+        self.services.usage.record(self, shown, ms, streamed=self.streamed())
+
+    def streamed(self) -> bool:
+        """Whether the answer went out as a stream (the completion endpoints say; nothing else streams)."""
+        return False
 
     def _record_recent(self, route: str, ms: float) -> None:
         """For the status page: what was asked and how it went, never the body."""

@@ -46,6 +46,9 @@ class CompletionHandler(BaseHandler):
         self._cancel_keepalive()
         super().on_finish()
 
+    def streamed(self) -> bool:
+        return self._stream_started
+
     def on_connection_close(self) -> None:
         self._client_gone = True
         if self._task is not None and not self._task.done():

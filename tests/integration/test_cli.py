@@ -16,12 +16,13 @@ import ujson
 import yaml
 
 from lingma_proxy.config import load_config
+from lingma_proxy.usage.ledger import Ledger, UsageRow
 
 from .proxy_harness import REPO
 
 pytestmark = pytest.mark.timeout(90)
 
-COMMANDS = ("serve", "login", "export-session", "check", "doctor", "models", "config", "probe")
+COMMANDS = ("serve", "login", "export-session", "check", "doctor", "models", "config", "probe", "usage")
 SECRETS = {"api_key": "sk-cli-key-4815162342", "admin": "adm-cli-token-0815", "password": "pw-cli-secret-777"}
 
 
@@ -57,6 +58,7 @@ def test_help_names_every_command_and_each_command_has_its_own():
     assert "--show-browser" in run("login", "--help").stdout
     assert "--json" in run("models", "--help").stdout
     assert "--print-defaults" in run("config", "--help").stdout
+    assert all(option in run("usage", "--help").stdout for option in ("--since", "--by", "--json", "--csv"))
     probe = run("probe", "--binary", "simulator", "--attach", "ws://127.0.0.1:1/")
     assert probe.returncode == 2 and "not allowed with" in probe.stderr
 
@@ -167,4 +169,57 @@ def test_print_defaults_loads_back_to_the_defaults(tmp_path):
     empty.write_text("")
     loaded = dataclasses.replace(load_config(str(printed), environ={}), source="")
     assert loaded == dataclasses.replace(load_config(str(empty), environ={}), source="")
-    assert set(yaml.safe_load(done.stdout)) == {"server", "auth", "limits", "lingma", "login", "sessions", "tools", "debug", "accounts"}
+    assert set(yaml.safe_load(done.stdout)) == {"server", "auth", "limits", "lingma", "login", "sessions", "tools", "debug", "usage", "accounts"}
+
+
+def _ledger_row(ts: float, client: str, model: str, status: int = 200, first_token_ms: int | None = 100) -> UsageRow:
+    return UsageRow(
+        ts=ts, api="openai_chat", route="/v1/chat/completions", client=client, agent="curl", model_asked=model,
+        model_served=model if status == 200 else "", account="default" if status == 200 else "",
+        instance="default-0" if status == 200 else "", status=status,
+        error_type="" if status == 200 else "invalid_request", input_tokens=10 if status == 200 else 0,
+        output_tokens=3 if status == 200 else 0, upstream_tokens=4 if status == 200 else 0, session_reused=False,
+        first_token_ms=first_token_ms if status == 200 else None, total_ms=200, streamed=False,
+    )  # fmt: skip
+
+
+def test_usage_prints_the_ledger_as_a_table_json_and_csv(tmp_path):
+    config = write_config(tmp_path)
+    assert "no requests recorded in the last 7d" in run("usage", "--config", str(config)).stdout  # no file yet
+    ledger = Ledger(tmp_path / "usage.db", retention_days=90)  # where the config's default db_path points
+    ledger.start()
+    now = time.time()
+    for row in [
+        _ledger_row(now - 60, "laptop", "qwen-coder", first_token_ms=100),
+        _ledger_row(now - 120, "laptop", "qwen-coder", first_token_ms=300),
+        _ledger_row(now - 180, "ci", "qwen-max", status=400),
+        _ledger_row(now - 10 * 86400, "laptop", "qwen-max"),  # outside --since 7d
+    ]:
+        ledger.record(row)
+    ledger.close()
+
+    done = run("usage", "--config", str(config), "--by", "client", "--json")
+    assert done.returncode == 0, done.stderr
+    assert ujson.loads(done.stdout) == [
+        {"client": "laptop", "requests": 2, "errors": 0, "input_tokens": 20, "output_tokens": 6,
+         "upstream_tokens": 8, "first_token_p50_ms": 200.0},
+        {"client": "ci", "requests": 1, "errors": 1, "input_tokens": 0, "output_tokens": 0,
+         "upstream_tokens": 0, "first_token_p50_ms": None},
+    ]  # fmt: skip
+    models = ujson.loads(run("usage", "--config", str(config), "--by", "model", "--since", "30d", "--json").stdout)
+    assert {row["model"]: row["requests"] for row in models} == {"qwen-coder": 2, "qwen-max": 2}
+    assert sum(row["requests"] for row in ujson.loads(run("usage", "--config", str(config), "--json").stdout)) == 3
+
+    csv_lines = run("usage", "--config", str(config), "--by", "account", "--csv").stdout.splitlines()
+    assert csv_lines == [
+        "account,requests,errors,input_tokens,output_tokens,upstream_tokens,first_token_p50_ms",
+        "default,2,0,20,6,8,200.0",
+        ",1,1,0,0,0,",  # the 400 never reached an account
+    ]
+    table = run("usage", "--config", str(config), "--by", "client").stdout.splitlines()
+    assert table[0].split()[:3] == ["client", "requests", "errors"]
+    assert table[1].split() == ["laptop", "2", "0", "20", "6", "8", "200", "ms"]
+    assert table[-1].split()[:3] == ["total", "3", "1"]
+
+    bad = run("usage", "--config", str(config), "--since", "forever")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "since must be" in bad.stderr

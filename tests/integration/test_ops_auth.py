@@ -51,6 +51,7 @@ ROUTES = [
     _route("GET", "/v1/capabilities", "api"),
     _route("GET", "/internal/stats", "admin"),
     _route("GET", "/internal/effective-config", "admin"),
+    _route("GET", "/internal/usage", "admin"),
     _route("GET", "/internal/debug/requests", "admin"),
     _route("GET", "/metrics", "metrics"),
     _route("GET", "/healthz", "public"),

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 API_KEY = "status-page-api-key-5d1e"
 ADMIN_TOKEN = "status-page-admin-token-c07a"
 ACCOUNT_PASSWORD = "status-page-account-password-9b2f"
-PAGE_IDS = ("instances", "counters", "recent", "models", "snippets", "auth-banner", "token-form")
+PAGE_IDS = ("instances", "counters", "usage", "recent", "models", "snippets", "auth-banner", "token-form")
 # Anything that would make the browser fetch from elsewhere: absolute or protocol-relative src/href/action,
 # CSS url()/@import, and fetch()/XHR to a full URL.
 EXTERNAL_REF = re.compile(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lingma_proxy.login.browser import LoginBrowser
+from lingma_proxy.usage.ledger import COLUMNS
 
 from .ops_support import module_proxies
 from .proxy_harness import REPO, Proxy
@@ -71,6 +74,12 @@ def counter(driver: WebDriver, name: str) -> str:
     return text_of(driver, f"#counter-{name}")
 
 
+def bars(driver: WebDriver, chart: str) -> list[dict]:
+    """The bars a usage chart draws, each with the model and value it stands for."""
+    script = "return [...document.querySelectorAll(`#${arguments[0]} rect.bar`)].map((r) => ({...r.dataset}));"
+    return [{"model": bar["model"], "value": int(bar["value"])} for bar in driver.execute_script(script, chart)]
+
+
 def save_screenshot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
     folder = Path(os.environ.get("LINGMA_TEST_ARTIFACTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,6 +102,27 @@ def populate(proxy: Proxy) -> None:
     first = oai.chat.completions.create(model=coder, messages=messages)
     messages += [{"role": "assistant", "content": first.choices[0].message.content}, {"role": "user", "content": "Now add types."}]
     oai.chat.completions.create(model=coder, messages=messages)
+
+
+def seed_history(db: Path) -> int:
+    """For the README picture only: a day and a half of earlier traffic in the ledger, as a proxy in use
+    would have, so the usage charts show their shape. Returns how many requests in the last 48 hours."""
+    now = time.time()
+    ledger = sqlite3.connect(db)
+    rows = []
+    for hours_ago in range(2, 38):
+        busy = 2 + (hours_ago * 7) % 5 if 8 <= (hours_ago + 10) % 24 <= 20 else hours_ago % 2  # day and night
+        for n in range(busy):
+            model = ("dashscope_qwen3_coder", "dashscope_qwen3_coder", "q35model", "auto")[(hours_ago + n) % 4]
+            tokens_in = 900 + 400 * ((hours_ago * 3 + n) % 7)
+            first_ms = 600 + 90 * ((hours_ago + 2 * n) % 9)
+            rows.append((now - hours_ago * 3600 - n * 97, "openai_chat", "/v1/chat/completions", "laptop", "claude-cli",
+                         model, model, "default", "default-0", 200, "", tokens_in, tokens_in // 6, tokens_in // 3, 1,
+                         first_ms, first_ms * 4, 1))
+    with ledger:
+        ledger.executemany(f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    ledger.close()
+    return len(rows)
 
 
 def test_the_page_shows_the_proxy_and_follows_a_request(browser, proxies, tmp_path):
@@ -118,12 +148,23 @@ def test_the_page_shows_the_proxy_and_follows_a_request(browser, proxies, tmp_pa
     wait_for(browser, lambda d: "/v1/chat/completions" in text_of(d, "#recent tbody tr"), "the recent-requests row")
     first_row = text_of(browser, "#recent tbody tr")
     assert model in first_row and "200" in first_row
+    # The usage panel draws the ledger: a bar for this hour in both bar charts, a first-token point.
+    wait_for(browser, lambda d: bars(d, "chart-requests"), "the requests chart's bars")
+    assert sum(bar["value"] for bar in bars(browser, "chart-requests")) == before + 1
+    assert {bar["model"] for bar in bars(browser, "chart-requests")} == {model}
+    assert bars(browser, "chart-tokens") and browser.find_elements(By.CSS_SELECTOR, "#chart-latency circle.p50")
+    assert model in text_of(browser, "#usage-legend") and "anonymous" in text_of(browser, "#usage-table tbody")
+    browser.find_element(By.CSS_SELECTOR, "#usage-range [data-range=day]").click()
+    wait_for(browser, lambda d: "per day" in text_of(d, "#chart-requests-title") and bars(d, "chart-requests"), "the 30-day chart")
+    browser.find_element(By.CSS_SELECTOR, "#usage-range [data-range=hour]").click()
     save_screenshot(browser, tmp_path, "status-page.png")
 
     if os.environ.get("LINGMA_UPDATE_SCREENSHOT") == "1":
+        earlier = seed_history(proxy.tmp / "usage.db")
         populate(proxy)
         wait_for(browser, lambda d: counter(d, "requests") == str(before + 7), "the populated counters")
         wait_for(browser, lambda d: counter(d, "cache") not in ("", "–"), "the session-cache rate")
+        wait_for(browser, lambda d: sum(bar["value"] for bar in bars(d, "chart-requests")) == earlier + before + 7, "the usage charts")
         browser.execute_script("window.scrollTo(0, 0)")
         docs = REPO / "docs"
         docs.mkdir(exist_ok=True)
