@@ -35,13 +35,13 @@ from .metrics import Metrics
 from .models import ModelRegistry
 from .recent_requests import RecentRequests
 from .redact import Redactor
+from .response_store import ResponseStore
 from .services import Services
 from .sessions import SessionCache, SessionEntry
 from .startup_summary import auth_warnings, listen_url, summary_lines
 from .upstream.discovery import find_lingma_binary, simulator_command
 from .upstream.pool import Pool, Upstream
 from .usage.recorder import usage_recorder
-from .wire.responses import ResponseStore
 
 log = logging.getLogger("lingma_proxy")
 _background: set[asyncio.Task] = set()

@@ -14,10 +14,10 @@ from .metrics import Metrics
 from .models import ModelRegistry
 from .recent_requests import RecentRequests
 from .redact import Redactor
+from .response_store import ResponseStore
 from .sessions import SessionCache
 from .upstream.pool import Pool, Upstream
 from .usage.recorder import UsageRecorder
-from .wire.responses import ResponseStore
 
 
 @dataclass

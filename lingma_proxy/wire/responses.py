@@ -1,4 +1,4 @@
-"""OpenAI /v1/responses requests → Conversation, and the store behind `previous_response_id`.
+"""OpenAI /v1/responses requests → Conversation (the store behind `previous_response_id` is the caller's).
 
 Choices made where the spec leaves room (Codex evolves fast, so this side is lenient):
 - Unknown input item types and content part types are ignored; `reasoning` items are dropped.
@@ -18,14 +18,13 @@ Choices made where the spec leaves room (Codex evolves fast, so this side is len
 
 from __future__ import annotations
 
-import copy
 import re
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import bad_request
-from ..model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url, messages_size
+from ..model import Conversation, Image, Message, ToolChoice, ToolSpec, ToolUse, image_from_url
 from .fields import (
     arguments_text,
     as_list,
@@ -59,66 +58,6 @@ _MAX_METADATA_PAIRS = 16
 _MAX_METADATA_VALUE_LENGTH = 512
 
 
-class ResponseStore:
-    """Bounded in-memory LRU: response id → the conversation messages through that response's output.
-
-    Bounded twice: by entries, and by the characters its conversations hold, so a few huge ones cannot
-    hold the memory that many small ones would. A conversation over the whole budget is not kept."""
-
-    def __init__(self, max_entries: int = 256, max_bytes: int = 128 * 1024 * 1024) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._entries: OrderedDict[str, tuple[list[Message], int]] = OrderedDict()
-
-    def put(self, response_id: str, messages: list[Message]) -> None:
-        size = messages_size(messages)
-        self._drop(response_id)
-        if size > self.max_bytes:
-            return
-        self._entries[response_id] = (copy.deepcopy(messages), size)
-        self.bytes += size
-        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
-            self._drop(next(iter(self._entries)))
-
-    def get(self, response_id: str) -> list[Message] | None:
-        """A copy, so that decoding a follow-up never alters what is stored."""
-        entry = self._entries.get(response_id)
-        if entry is None:
-            return None
-        self._entries.move_to_end(response_id)
-        return copy.deepcopy(entry[0])
-
-    def _drop(self, response_id: str) -> None:
-        entry = self._entries.pop(response_id, None)
-        if entry is not None:
-            self.bytes -= entry[1]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def scoped(self, owner: str) -> ScopedResponseStore:
-        """The view one API key gets: ids stored under another key read as unknown."""
-        return ScopedResponseStore(self, owner)
-
-
-class ScopedResponseStore:
-    """One API key's part of a ResponseStore, with the same get and put."""
-
-    def __init__(self, shared: ResponseStore, owner: str) -> None:
-        self._shared = shared
-        self._owner = owner
-
-    def put(self, response_id: str, messages: list[Message]) -> None:
-        self._shared.put(f"{self._owner}/{response_id}", messages)
-
-    def get(self, response_id: str) -> list[Message] | None:
-        return self._shared.get(f"{self._owner}/{response_id}")
-
-    def __len__(self) -> int:
-        return len(self._shared)
-
-
 @dataclass(slots=True)
 class ResponsesOptions:
     """Request fields echoed in the Response object or steering storage, outside the conversation."""
@@ -148,21 +87,22 @@ ECHO_DEFAULTS: dict = {
 
 
 def decode_responses_request(
-    body: Any, store: ResponseStore | ScopedResponseStore
+    body: Any, stored: Callable[[str], list[Message] | None]
 ) -> tuple[Conversation, ResponsesOptions]:
+    """`stored` looks up the conversation through a previous response (the caller owns the store)."""
     body = require_body(body)
     model = as_str(required(body, "model", ""), "model")
     previous_id = opt_str(body, "previous_response_id", "")
     messages: list[Message] = []
     if previous_id is not None:
-        stored = store.get(previous_id)
-        if stored is None:
+        previous = stored(previous_id)
+        if previous is None:
             raise bad_request(
                 f"Previous response with id '{previous_id}' not found.",
                 "previous_response_id",
                 "previous_response_not_found",
             )
-        messages = stored
+        messages = previous
     if body.get("input") is None and not messages:
         raise missing("input")
     _decode_input(body.get("input"), messages)

@@ -8,6 +8,7 @@ default. A reply cut at max_output_tokens still ends with `response.completed`, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ApiError
@@ -16,7 +17,7 @@ from ..model import Conversation, Message, ToolUse
 from .encoder import Encoder, argument_fragments
 from .errors import responses_failed_error
 from .ids import new_id
-from .responses import ResponsesOptions, ResponseStore, ScopedResponseStore
+from .responses import ResponsesOptions
 from .sse import sse_comment, sse_event
 
 
@@ -40,11 +41,12 @@ class ResponsesEncoder(Encoder):
         created: int,
         input_tokens: int,
         options: ResponsesOptions,
-        store: ResponseStore | ScopedResponseStore | None = None,
+        on_complete: Callable[[str, list[Message]], None] | None = None,
     ) -> None:
+        """`on_complete(response_id, messages)` receives the conversation through a completed response."""
         super().__init__(conv, response_id=response_id, model=model, created=created, input_tokens=input_tokens)
         self.options = options
-        self.store = store
+        self.on_complete = on_complete
         self._sequence = 0
         self._output: list[dict] = []  # finished items, in output order
         self._open: _OpenItem | None = None
@@ -214,8 +216,8 @@ class ResponsesEncoder(Encoder):
         )
         frames.append(self._event("response.completed", response=response))
         self._body = response
-        if self.options.store and self.store is not None:
-            self.store.put(self.response_id, [*self.conv.messages, self.assistant_message()])
+        if self.on_complete is not None:
+            self.on_complete(self.response_id, [*self.conv.messages, self.assistant_message()])
         return frames
 
     def _on_fail(self, err: ApiError) -> list[str]:

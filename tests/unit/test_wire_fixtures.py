@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from lingma_proxy.response_store import ResponseStore
 from lingma_proxy.wire.anthropic import decode_messages_request
 from lingma_proxy.wire.openai_chat import decode_chat_request
-from lingma_proxy.wire.responses import ResponseStore, decode_responses_request
+from lingma_proxy.wire.responses import decode_responses_request
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,12 +38,12 @@ def test_claude_code_turns(stream):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_codex_turns(stream):
-    first, options = decode_responses_request(_load("codex-turn1", stream), ResponseStore())
+    first, options = decode_responses_request(_load("codex-turn1", stream), ResponseStore().get)
     assert first.stream is stream and first.system == ""
     assert [m.role for m in first.messages] == ["system", "system", "user", "user"]
     assert len(first.tools) == 7 and options.ignored_tool_types == ["namespace", "web_search"]
     assert options.store is False and first.affinity_key == "01a20f19-1fe3-7910-a2bf-550c849cf9f5"
-    second, _ = decode_responses_request(_load("codex-turn2", stream), ResponseStore())
+    second, _ = decode_responses_request(_load("codex-turn2", stream), ResponseStore().get)
     assert [m.role for m in second.messages] == ["system", "system", "user", "user", "assistant", "tool"]
     call = second.messages[4].tool_calls[0]
     assert (call.id, call.name) == ("call_01A2b3C4d5", "exec_command")

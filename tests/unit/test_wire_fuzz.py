@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lingma_proxy.errors import ApiError
+from lingma_proxy.response_store import ResponseStore
 from lingma_proxy.wire.anthropic import decode_messages_request
 from lingma_proxy.wire.openai_chat import decode_chat_request
-from lingma_proxy.wire.responses import ResponseStore, decode_responses_request
+from lingma_proxy.wire.responses import decode_responses_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,7 +21,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"
 ODD_VALUES = [None, 0, -1, 1.5, True, False, "", "x", [], {}, [[]], [None], [1, "a"], {"type": 1}, {"type": "text"}, 10**30]
 DECODERS = {
     "claude-code-turn2": decode_messages_request,
-    "codex-turn2": lambda body: decode_responses_request(body, ResponseStore()),
+    "codex-turn2": lambda body: decode_responses_request(body, ResponseStore().get),
     "qwen-code-turn2": decode_chat_request,
 }
 MUTANTS_PER_FIXTURE = 400

@@ -11,7 +11,8 @@ from openai.types.responses import Response, ResponseStreamEvent
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import Finish, Latency, TextDelta, ThinkDelta, ToolCall, Usage
 from lingma_proxy.model import Image, Message
-from lingma_proxy.wire.responses import ResponsesOptions, ResponseStore, decode_responses_request
+from lingma_proxy.response_store import ResponseStore
+from lingma_proxy.wire.responses import ResponsesOptions, decode_responses_request
 from lingma_proxy.wire.responses_encoder import ResponsesEncoder
 from tests.unit.wire_sdk import openai_client, run, sse_payloads
 
@@ -23,13 +24,14 @@ FINISH = Finish(usage=Usage(20, 9), latency=Latency(first_token_ms=50, total_ms=
 
 
 def _decode(body: dict, store: ResponseStore | None = None):
-    return decode_responses_request({"model": "qwen"} | body, store if store is not None else ResponseStore())
+    return decode_responses_request({"model": "qwen"} | body, (store if store is not None else ResponseStore()).get)
 
 
 def _encoder(body: dict | None = None, store: ResponseStore | None = None, response_id: str = "resp_1") -> ResponsesEncoder:
     conv, options = _decode(body or {"input": "hi"}, store)
     return ResponsesEncoder(
-        conv, response_id=response_id, model="qwen3", created=1700000000, input_tokens=20, options=options, store=store
+        conv, response_id=response_id, model="qwen3", created=1700000000, input_tokens=20, options=options,
+        on_complete=store.put if store is not None and options.store else None,
     )
 
 
