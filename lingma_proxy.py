@@ -131,11 +131,11 @@ def main(argv: list[str]) -> int:
 def dispatch(command: str, args: argparse.Namespace, cfg: Config) -> int:
     """Run one command; imports are lazy so `config` and `--help` don't load the server."""
     if command == "login":
-        from lingma_proxy.login.cli import run_login
+        from lingma_proxy.cli.login import run_login
 
         return asyncio.run(run_login(cfg, args.account, args.show_browser))
     if command == "export-session":
-        from lingma_proxy.login.cli import run_export
+        from lingma_proxy.cli.login import run_export
 
         return asyncio.run(run_export(cfg, args.account, args.output))
     if command == "check":

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-from pathlib import Path
 
 import tornado.netutil
 import tornado.web
@@ -29,6 +27,7 @@ from .handlers.stats import StatsHandler
 from .handlers.status import StatusHandler, StatusPageHandler
 from .handlers.usage import UsageHandler
 from .http_server import GuardedHTTPServer, connection_cap, raise_descriptor_limit
+from .login.bundle_import import BundleImporter
 from .login.manager import LoginManager
 from .logs import setup_logging
 from .metrics import Metrics
@@ -39,8 +38,8 @@ from .response_store import ResponseStore
 from .services import Services
 from .sessions import SessionCache, SessionEntry
 from .startup_summary import auth_warnings, listen_url, summary_lines
-from .upstream.discovery import find_lingma_binary, simulator_command
-from .upstream.pool import Pool, Upstream
+from .upstream.choice import choose_upstream
+from .upstream.pool import Pool
 from .usage.recorder import usage_recorder
 
 log = logging.getLogger("lingma_proxy")
@@ -80,48 +79,15 @@ def make_app(services: Services) -> tornado.web.Application:
     )
 
 
-def choose_upstream(cfg: Config) -> Upstream:
-    """The real binary when configured or found; otherwise the embedded simulator, loudly."""
-    lingma = cfg.lingma
-    if lingma.attach != "off":
-        return Upstream(kind="lingma", command=[], attach=lingma.attach)
-    if lingma.binary != "simulator":
-        found = find_lingma_binary(lingma.binary, os.environ, Path.home())
-        if found is not None:
-            return Upstream(kind="lingma", command=[str(found)])
-        if lingma.binary != "auto":
-            raise ApiError("unavailable", f"lingma.binary {lingma.binary!r} does not exist or is not executable")
-        log.warning(
-            "\n" + "!" * 78 + "\n"
-            "!! No Lingma install was found: serving from the embedded Lingma SIMULATOR.\n"
-            "!! Replies are canned test output, not a real model. To use your account, set\n"
-            "!! lingma.binary: /path/to/Lingma in config.yaml (or LINGMA_BINARY), or lingma.attach: auto.\n" + "!" * 78
-        )
-    sim = lingma.simulator
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = {
-        # `python -m lingma_proxy.simulator` must import this very package, wherever the cwd is.
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH", "")])),
-        "LINGMA_SIM_START_LOGGED_OUT": "1" if sim.start_logged_out else "0",
-        "LINGMA_SIM_PASSWORD": sim.password,
-        "LINGMA_SIM_DIALECT": sim.dialect,
-        "LINGMA_SIM_MAX_CONCURRENT": str(sim.max_concurrent),
-    }
-    scenario = sim.scenario or os.environ.get("LINGMA_SIM_SCENARIO", "")
-    if scenario:
-        env["LINGMA_SIM_SCENARIO"] = scenario
-    return Upstream(kind="simulator", command=simulator_command(), env=env)
-
-
 def build_services(cfg: Config, redactor: Redactor) -> Services:
     upstream = choose_upstream(cfg)
-    pool = Pool(cfg, upstream, redactor)
+    bundles = BundleImporter()
+    pool = Pool(cfg, upstream, redactor, prepare_work_dir=bundles.prepare_work_dir)
     models = ModelRegistry(cfg.lingma, pool)
     sessions = SessionCache(cfg.sessions, lambda entry: _delete_upstream_session(pool, entry))
     pool.restart_listeners.append(lambda inst: sessions.forget_instance(inst.name))
     metrics = Metrics(pool, sessions)
-    login = LoginManager(cfg, pool, redactor)
-    login.install()  # the pool's prepare_work_dir (session bundles) and login_one (auto-login) hooks
+    login = LoginManager(cfg, pool, redactor, bundles.errors)
     login.result_listeners.append(lambda result: metrics.logins.labels(result).inc())
     return Services(
         cfg=cfg,
@@ -129,7 +95,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         redactor=redactor,
         pool=pool,
         models=models,
-        completions=CompletionService(cfg, pool, models, sessions, metrics),
+        completions=CompletionService(cfg, pool, models, sessions, metrics, before_acquire=login.log_in_if_nobody_is),
         sessions=sessions,
         responses=ResponseStore(max_bytes=cfg.limits.response_store_bytes),
         metrics=metrics,

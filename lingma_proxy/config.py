@@ -371,6 +371,9 @@ def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> C
     cfg = checker.build(Config, data)
     cfg.auth.api_key_names = key_names if any(key_names) else []
     cfg.source = checker.source
+    if not cfg.lingma.simulator.scenario:
+        # The simulator's own variable, so a scenario set for a bare simulator also reaches one the proxy starts.
+        cfg.lingma.simulator.scenario = environ.get("LINGMA_SIM_SCENARIO", "")
     # Relative paths in the file mean relative to the file, wherever the proxy is started from.
     _resolve_paths(cfg, os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), checker)
     _check_accounts(cfg, environ, checker)

@@ -15,6 +15,7 @@ from ..login.bundles import BundleError
 from ..model import ModelInfo
 from ..models import flatten_models
 from ..startup_summary import upstream_label
+from ..upstream.choice import choose_upstream
 from ..upstream.pool import Upstream
 from .instance import pick_account, private_instance
 
@@ -49,8 +50,6 @@ def _login_hint(account: AccountConfig | None, upstream: Upstream) -> str:
 
 async def inspect_account(cfg: Config, account_name: str | None, say: Callable[[str], None]) -> Inspection:
     """Everything `check` reports; InspectionFailed at the first step that fails (CliError for a bad --account)."""
-    from ..app import choose_upstream  # app imports every handler; only the CLI paths need it
-
     account = account_to_inspect(cfg, account_name)
     bound = cfg.lingma.startup_timeout + _AFTER_START_SEC
     try:

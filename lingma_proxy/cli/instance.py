@@ -11,10 +11,12 @@ from pathlib import Path
 
 from ..config import AccountConfig, Config, secret_values
 from ..filemodes import UnsafeWorkDir, secure_files
+from ..login.bundle_import import BundleImporter
 from ..login.bundles import clone_work_dir
 from ..login.manager import LoginManager
 from ..logs import setup_logging
 from ..redact import Redactor
+from ..upstream.choice import choose_upstream
 from ..upstream.pool import Instance, Pool, Upstream
 
 
@@ -47,17 +49,15 @@ async def running_pool(
     cfg: Config, upstream: Upstream | None = None, before_start: Callable[[Pool], None] | None = None
 ) -> AsyncIterator[tuple[Pool, LoginManager]]:
     """A started pool for `cfg` (upstream: the one serve would choose), stopped on the way out."""
-    from ..app import choose_upstream  # app imports every handler; only the CLI paths need it
-
     redactor = Redactor(secret_values(cfg))
     setup_logging(cfg.server.log_level, cfg.server.log_format, redactor)
     try:
         secure_files(cfg)
     except UnsafeWorkDir as err:
         raise CliError(str(err)) from None
-    pool = Pool(cfg, upstream or choose_upstream(cfg), redactor)
-    manager = LoginManager(cfg, pool, redactor)
-    manager.install()  # session bundles are imported here too
+    bundles = BundleImporter()  # session bundles are imported here too
+    pool = Pool(cfg, upstream or choose_upstream(cfg), redactor, prepare_work_dir=bundles.prepare_work_dir)
+    manager = LoginManager(cfg, pool, redactor, bundles.errors)
     try:
         if before_start is not None:
             before_start(pool)

@@ -7,7 +7,7 @@ The service checks and renders a request (prepared.py), takes an upstream slot, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..config import Config
 from ..errors import ApiError, bad_request
@@ -26,14 +26,23 @@ from .turn import Turn, TurnContext
 
 class CompletionService:
     def __init__(
-        self, cfg: Config, pool: Pool, models: ModelRegistry, sessions: SessionCache, metrics: Metrics
+        self,
+        cfg: Config,
+        pool: Pool,
+        models: ModelRegistry,
+        sessions: SessionCache,
+        metrics: Metrics,
+        before_acquire: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`before_acquire` runs before a slot is taken: the login manager logs someone in there when
+        nobody is (login.auto_login), so the pool itself never waits on a browser."""
         self.cfg = cfg
         self.pool = pool
         self.models = models
         self.sessions = sessions
         self.metrics = metrics
         self.native = ParkedChats(timeout=cfg.lingma.rpc_timeout)
+        self._before_acquire = before_acquire
         self._turn_context = TurnContext(
             ask_mode=cfg.lingma.default_ask_mode,
             context_usage=cfg.lingma.context_usage,
@@ -87,6 +96,8 @@ class CompletionService:
 
     async def _acquire(self, prepared: Prepared) -> tuple[Lease, ReusePlan]:
         conv = prepared.conv
+        if self._before_acquire is not None:
+            await self._before_acquire()
         plan = self.sessions.plan(prepared.api_key_id, prepared.model, conv)
         try:
             lease = await self.pool.acquire(affinity_key(conv), prefer=plan.entry.instance if plan.entry else None)

@@ -4,8 +4,8 @@
 - A flow is up to 1 + login.max_retry attempts in one browser, each bounded by login.timeout.
 - A failed flow is not restarted automatically for a cool-down period, because repeated wrong
   passwords can lock a real Alibaba Cloud account; an admin start skips the cool-down.
-- Pool hooks: `prepare_work_dir` unpacks an account's session bundle before launch, `login_one`
-  logs an instance in when a request finds none logged in.
+- With login.auto_login, a request that finds no instance logged in waits on `log_in_if_nobody_is`
+  (the completion service calls it before taking a slot), and a sweep logs logged-out instances in.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from ..errors import ApiError
 from ..redact import Redactor
 from ..upstream.pool import Instance, Pool
 from .browser import BrowserUnavailable, LoginBrowser
-from .bundles import BundleError, account_bundle, import_bundle
 from .flow import AttemptFailed, Credentials, attempt_login, save_failure
 from .login_hosts import login_origins
 
@@ -69,22 +68,17 @@ def _describe(failure: AttemptFailed | BrowserUnavailable) -> str:
 
 
 class LoginManager:
-    def __init__(self, cfg: Config, pool: Pool, redactor: Redactor) -> None:
+    def __init__(self, cfg: Config, pool: Pool, redactor: Redactor, bundle_errors: dict[str, str]) -> None:
         self.cfg = cfg
         self.pool = pool
         self.redactor = redactor
+        self._bundle_errors = bundle_errors  # BundleImporter.errors: why an instance started without its login
         self.result_listeners: list[Callable[[str], None]] = []  # called with "success" or "failure"
         self._status = {inst.name: LoginStatus() for inst in pool.instances}
         self._flows: dict[str, asyncio.Task] = {}
         self._sweeper: asyncio.Task | None = None
 
     # ---- wiring ----------------------------------------------------------------------------------
-
-    def install(self) -> None:
-        """Hook into the pool: bundles always, request-triggered logins only with login.auto_login."""
-        self.pool.prepare_work_dir = self.prepare_work_dir
-        if self.cfg.login.auto_login:
-            self.pool.login_one = self.login_one
 
     def start_background(self) -> None:
         """With login.auto_login, log in every logged-out instance that has credentials, not only on demand."""
@@ -97,24 +91,14 @@ class LoginManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    # ---- pool hooks --------------------------------------------------------------------------------
+    # ---- requests that find nobody logged in ---------------------------------------------------------
 
-    def prepare_work_dir(self, inst: Instance) -> None:
-        """Unpack the account's session bundle into a work dir that holds no login yet."""
-        account = inst.account
-        if account is None or (inst.work_dir / "cache" / "user").exists():
+    async def log_in_if_nobody_is(self) -> None:
+        """With login.auto_login, a request that finds every instance logged out starts (or joins) a login."""
+        if not self.cfg.login.auto_login or any(inst.usable for inst in self.pool.instances):
             return
-        try:
-            data = account_bundle(account)
-            if data is None:
-                return
-            files = import_bundle(data, inst.work_dir, account.name)
-        except BundleError as err:
-            # One bad bundle costs one instance its login, not the whole proxy its start.
-            self._status[inst.name].last_error = str(err)
-            log.error("%s; instance %s starts without it", err, inst.name)
-            return
-        log.info("instance %s: imported the session bundle of account %r (%d files)", inst.name, account.name, files)
+        if any(inst.state == "logged_out" for inst in self.pool.instances):
+            await self.login_one()
 
     async def login_one(self) -> None:
         """Start or join the login of one logged-out instance.
@@ -324,7 +308,7 @@ class LoginManager:
                 "state": status.state,
                 "interactive": status.interactive,
                 "attempts": status.attempts,
-                "last_error": status.last_error or None,
+                "last_error": status.last_error or self._bundle_errors.get(inst.name) or None,
                 "screenshot": status.screenshot or None,
                 "page_note": status.page_note or None,
                 "started_at": status.started_at or None,

@@ -13,11 +13,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lingma_proxy.app import choose_upstream
 from lingma_proxy.config import Config
 from lingma_proxy.login.bundles import REQUIRED_FILES, BundleError, clone_work_dir
 from lingma_proxy.probe.report import home_relative
 from lingma_proxy.redact import Redactor
+from lingma_proxy.upstream.choice import choose_upstream
 from lingma_proxy.upstream.discovery import attach_url
 from lingma_proxy.upstream.pool import Pool, Upstream
 from lingma_proxy.upstream.process import LingmaProcess, free_port

@@ -7,7 +7,7 @@ import contextvars
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,10 +114,18 @@ class Lease:
 
 
 class Pool:
-    def __init__(self, cfg: Config, upstream: Upstream, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        upstream: Upstream,
+        redactor: Redactor,
+        prepare_work_dir: Callable[[Instance], None] | None = None,
+    ) -> None:
+        """`prepare_work_dir` runs before each spawned instance starts (session bundles are unpacked there)."""
         self.cfg = cfg
         self.upstream = upstream
         self.redactor = redactor
+        self.prepare_work_dir = prepare_work_dir
         self.instances = self.plan_instances(cfg)
         self.in_flight = 0
         self.queued = 0  # requests waiting in acquire() for a slot
@@ -125,8 +133,6 @@ class Pool:
         self.restart_listeners: list[Callable[[Instance], None]] = []
         # Set by the login manager: prepares a work dir before launch (session bundles), and logs an
         # instance in when none is (auto-login); returns once a login finished, successfully or not.
-        self.prepare_work_dir: Callable[[Instance], None] | None = None
-        self.login_one: Callable[[], Awaitable[None]] | None = None
         self._slot_freed = asyncio.Condition()
         self._affinity: OrderedDict[str, str] = OrderedDict()
         self._restart_tasks: dict[str, asyncio.Task] = {}
@@ -313,7 +319,6 @@ class Pool:
 
     async def acquire(self, affinity_key: str | None = None, prefer: str | None = None) -> Lease:
         """A slot on the best instance, waiting up to limits.queue_timeout_sec; 503 or 429 otherwise."""
-        await self._log_in_if_nobody_is()
         deadline = time.monotonic() + self.cfg.limits.queue_timeout_sec
         async with self._slot_freed:
             inst = self._pick(affinity_key, prefer)
@@ -350,13 +355,6 @@ class Pool:
     def _too_many(self, message: str) -> ApiError:
         self.rejections += 1
         return ApiError("rate_limit", message, retry_after=max(1, round(self.cfg.limits.queue_timeout_sec / 4)))
-
-    async def _log_in_if_nobody_is(self) -> None:
-        """With auto-login on, a request that finds every instance logged out starts (or joins) a login."""
-        if self.login_one is None or any(inst.usable for inst in self.instances):
-            return
-        if any(inst.state == "logged_out" for inst in self.instances):
-            await self.login_one()
 
     def _worth_waiting(self) -> bool:
         """A busy, starting or restarting instance may free up; logged-out or stopped ones will not."""

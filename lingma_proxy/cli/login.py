@@ -9,11 +9,11 @@ import base64
 import sys
 from pathlib import Path
 
-from ..cli.instance import CliError, pick_account, running_pool, scoped_config
 from ..config import AccountConfig, Config
 from ..errors import ApiError
 from ..filemodes import write_private
-from .bundles import BundleError, export_bundle
+from ..login.bundles import BundleError, export_bundle
+from .instance import CliError, pick_account, running_pool, scoped_config
 
 
 def _scoped(cfg: Config, account: AccountConfig | None, first_only: bool) -> Config:
