@@ -15,10 +15,10 @@ from pathlib import Path
 from httpclient import Sample
 from workloads import scenario_rules
 
+from harness.simulator import SimInstance, running_simulator
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import TextDelta
 from lingma_proxy.upstream.client import ChatRequest, LingmaClient
-from tests.integration.sim_harness import SimInstance, running_simulator
 
 
 class DirectCaller:

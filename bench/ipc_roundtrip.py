@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.simulator import running_simulator  # noqa: E402
 from lingma_proxy.events import TextDelta  # noqa: E402
 from lingma_proxy.upstream.client import ChatRequest, LingmaClient  # noqa: E402
-from tests.integration.sim_harness import running_simulator  # noqa: E402
 
 SMALL = "ECHO hello, Lingma"
 LARGE = "ECHO " + "通义灵码 round-trip 测试😀\n" * 40_000  # ~1.1 MB of UTF-8

@@ -27,7 +27,7 @@ from suite import PROMPTS
 from targets import API_KEY, start_lingma_proxy
 from workloads import BURST_CHUNKS, chat_body
 
-from tests.integration.proxy_harness import Proxy, child_pids
+from harness.proxy import Proxy, child_pids
 
 DRAIN_TIMEOUT_SEC = 15.0
 SETTLE_SEC = 1.0

@@ -27,7 +27,7 @@ import yaml
 from targets import API_KEY, start_lingma_proxy
 from workloads import REPO
 
-from tests.integration.proxy_harness import Proxy
+from harness.proxy import Proxy
 
 BASE_FIXTURE = REPO / "tests" / "fixtures" / "clients" / "qwen-code-turn1.json"
 TURNS = 10

@@ -2,7 +2,7 @@
 
 - the floor server (bench/floor_server.py)
 - lingma-proxy itself (`lingma_proxy.py` with a temp config and the bench scenario; started through
-  tests/integration/proxy_harness.py, exactly as the integration tests start it)
+  harness/proxy.py, exactly as the integration tests start it)
 - the LiteLLM proxy in front of the floor server (bench/litellm_env.py installs it)
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from workloads import write_scenario
 
-from tests.integration.proxy_harness import Proxy, deep_merge, free_port, start_proxy
+from harness.proxy import Proxy, deep_merge, free_port, start_proxy
 
 BENCH = Path(__file__).resolve().parent
 STREAMS_CAPACITY = 256  # above the 200-stream burst, so the proxy's own limits never queue the bench

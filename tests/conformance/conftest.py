@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.proxy_harness import Proxy, start_proxy
+from harness.proxy import Proxy, start_proxy
 
 REQUIRED = ("schemathesis", "llm_comply")
 INSTALL_HINT = "conformance suite needs `pip install -r requirements-conformance.txt` (missing: {})"

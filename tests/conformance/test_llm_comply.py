@@ -20,7 +20,7 @@ from llm_comply.config import ComplianceConfig
 from llm_comply.schema import SpecLoader
 from llm_comply.tests import get_tests
 
-from tests.integration.proxy_harness import Proxy
+from harness.proxy import Proxy
 
 from .conftest import API_KEY
 from .vendor_specs import CHAT, MESSAGES, RESPONSES, Api, spec_path

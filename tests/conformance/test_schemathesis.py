@@ -22,7 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.specs.openapi.checks import negative_data_rejection, response_schema_conformance
 
-from tests.integration.proxy_harness import Proxy
+from harness.proxy import Proxy
 
 from .conftest import API_KEY
 from .deviations import TOLERATED, is_tolerated

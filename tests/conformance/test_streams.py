@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.integration.proxy_harness import Proxy
+from harness.proxy import Proxy
 
 from .conftest import API_KEY
 from .vendor_specs import CHAT, MESSAGES, RESPONSES, Api, event_errors

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.proxy import REPO, free_port
+
 from .ops_support import wait_for
-from .proxy_harness import REPO, free_port
 
 EXAMPLES = REPO / "examples"
 # The addresses as the examples ship them, which the harness replaces.

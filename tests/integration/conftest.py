@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .proxy_harness import Proxy, start_proxy
+from harness.proxy import Proxy, start_proxy
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
 SIM_DIALECTS = ("classic", "acp")

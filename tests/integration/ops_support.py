@@ -15,8 +15,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.proxy import Proxy, child_pids, deep_merge, start_proxy, wait_until_ready
+
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, child_pids, deep_merge, start_proxy, wait_until_ready
 
 APIS = ("chat", "responses", "messages")
 PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}

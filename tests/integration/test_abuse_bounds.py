@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import error_of, request_body, scenario_config
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,8 +9,9 @@ import anthropic
 import httpx
 import pytest
 
+from harness.proxy import Proxy, start_proxy
+
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, start_proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from .proxy_harness import REPO, Proxy
+from harness.proxy import REPO, Proxy
 
 pytestmark = pytest.mark.timeout(90)
 

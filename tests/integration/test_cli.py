@@ -15,10 +15,9 @@ import pytest
 import ujson
 import yaml
 
+from harness.proxy import REPO
 from lingma_proxy.config import load_config
 from lingma_proxy.usage.ledger import Ledger, UsageRow
-
-from .proxy_harness import REPO
 
 pytestmark = pytest.mark.timeout(90)
 

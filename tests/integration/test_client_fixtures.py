@@ -15,8 +15,9 @@ import httpx
 import openai
 import pytest
 
+from harness.proxy import Proxy, start_proxy
+
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, start_proxy
 
 pytestmark = pytest.mark.timeout(60)
 

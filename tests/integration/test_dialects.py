@@ -16,7 +16,7 @@ import openai
 import pytest
 import ujson
 
-from .proxy_harness import REPO, Proxy, free_port, wait_until_ready
+from harness.proxy import REPO, Proxy, free_port, wait_until_ready
 
 pytestmark = pytest.mark.timeout(90)
 

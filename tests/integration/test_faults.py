@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import (
     APIS,
     assert_error_response,
@@ -31,7 +33,6 @@ from .ops_support import (
     wait_for,
     wait_idle,
 )
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(90)
 

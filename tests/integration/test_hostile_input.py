@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import APIS, PATHS, api_headers, assert_no_traceback, error_of, module_proxy, request_body, wait_idle
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
+from harness.simulator import SimInstance, running_simulator
 from lingma_proxy.errors import ApiError
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamFinish
 from lingma_proxy.redact import Redactor
 from lingma_proxy.upstream.client import ChatRequest, LingmaClient
 from lingma_proxy.upstream.process import LingmaProcess, LingmaStartError, free_port
-
-from .sim_harness import SimInstance, running_simulator
 
 pytestmark = pytest.mark.timeout(60)
 TEST_BUDGET_SEC = 45

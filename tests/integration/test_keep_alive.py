@@ -12,7 +12,7 @@ import http.client
 
 import pytest
 
-from .proxy_harness import Proxy
+from harness.proxy import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 API_KEY = "keep-alive-test-key"

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from .proxy_harness import REPO, Proxy
+from harness.proxy import REPO, Proxy
 
 pytestmark = pytest.mark.timeout(90)
 

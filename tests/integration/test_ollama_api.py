@@ -11,10 +11,10 @@ import ollama
 import pytest
 import ujson
 
+from harness.proxy import Proxy, start_proxy
 from lingma_proxy.simulator.models import query_models_result
 
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, start_proxy
 from .tool_calls_support import ROUNDTRIP_ANSWER, ROUNDTRIP_CALL, ROUNDTRIP_RESULT, SimWatch, openai_tools
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,10 +8,10 @@ from pathlib import Path
 import openai
 import pytest
 
+from harness.proxy import Proxy, start_proxy
 from lingma_proxy.simulator.models import query_models_result
 
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, start_proxy
 
 pytestmark = pytest.mark.timeout(60)
 

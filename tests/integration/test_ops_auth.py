@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import ANTHROPIC_HEADERS, error_of, module_proxies, request_body
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import (
     PATHS,
     api_headers,
@@ -26,7 +28,6 @@ from .ops_support import (
     wait_for,
     wait_idle,
 )
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 

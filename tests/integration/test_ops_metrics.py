@@ -8,8 +8,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.proxy import Proxy
+
 from .ops_support import assert_error_response, module_proxy, post, sample, scenario_config, scrape
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import ANTHROPIC_HEADERS, module_proxy, request_body, scenario_config, wait_for, wait_idle
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 

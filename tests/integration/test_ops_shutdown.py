@@ -10,6 +10,8 @@ import uuid
 import httpx
 import pytest
 
+from harness.proxy import Proxy, child_pids
+
 from .ops_support import (
     APIS,
     PATHS,
@@ -22,7 +24,6 @@ from .ops_support import (
     wait_for,
     wait_gone,
 )
-from .proxy_harness import Proxy, child_pids
 
 pytestmark = pytest.mark.timeout(60)
 

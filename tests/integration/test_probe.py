@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.simulator import running_simulator
 from lingma_proxy.config import load_config
 from lingma_proxy.probe import run_probe
 from lingma_proxy.simulator.state import UserRecord, WorkDir
-
-from .sim_harness import running_simulator
 
 pytestmark = pytest.mark.timeout(60)
 PROBE_BUDGET_SEC = 45

@@ -8,8 +8,9 @@ from pathlib import Path
 import openai
 import pytest
 
+from harness.proxy import Proxy, start_proxy
+
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, start_proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .proxy_harness import REPO, Proxy
+from harness.proxy import REPO, Proxy
+
 from .test_login import chat, login_config, login_status, needs_browser, wait_for_instance_state
 
 pytestmark = pytest.mark.timeout(90)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .proxy_harness import start_proxy
+from harness.proxy import start_proxy
+
 from .test_cli import run, write_config
 
 pytestmark = pytest.mark.timeout(90)

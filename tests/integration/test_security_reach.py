@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.proxy import REPO, Proxy, free_port, wait_until_ready
+
 from .ops_support import error_of, module_proxies, request_body
-from .proxy_harness import REPO, Proxy, free_port, wait_until_ready
 from .test_login import login_config, needs_browser, wait_for_instance_state
 
 pytestmark = pytest.mark.timeout(90)

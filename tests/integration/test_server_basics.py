@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from .proxy_harness import REPO, Proxy, child_pids, free_port, wait_until_ready
+from harness.proxy import REPO, Proxy, child_pids, free_port, wait_until_ready
 
 
 def test_healthz_names_the_simulator_upstream_and_each_instance(proxy):

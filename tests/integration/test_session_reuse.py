@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 
-from .proxy_harness import Proxy, start_proxy, wait_until_ready
+from harness.proxy import Proxy, start_proxy, wait_until_ready
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("sim_dialect")]
 

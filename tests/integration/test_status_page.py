@@ -9,8 +9,9 @@ import httpx
 import openai
 import pytest
 
+from harness.proxy import Proxy
+
 from .ops_support import module_proxies
-from .proxy_harness import Proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,11 +21,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from harness.proxy import REPO, Proxy
 from lingma_proxy.login.browser import LoginBrowser
 from lingma_proxy.usage.ledger import COLUMNS
 
 from .ops_support import module_proxies
-from .proxy_harness import REPO, Proxy
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .proxy_harness import Proxy
+from harness.proxy import Proxy
+
 from .tool_calls_support import SimWatch, assert_no_leak, module_proxy, sse_events
 
 pytestmark = pytest.mark.timeout(60)

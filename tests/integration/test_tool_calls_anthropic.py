@@ -9,7 +9,8 @@ import anthropic
 import pytest
 from anthropic.types import Message
 
-from .proxy_harness import Proxy
+from harness.proxy import Proxy
+
 from .tool_calls_support import (
     DEVIATION_IDS,
     DEVIATIONS,

@@ -9,7 +9,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
-from .proxy_harness import Proxy
+from harness.proxy import Proxy
+
 from .tool_calls_support import (
     DEVIATION_IDS,
     DEVIATIONS,

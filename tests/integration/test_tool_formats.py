@@ -13,10 +13,10 @@ import openai
 import pytest
 import yaml
 
+from harness.proxy import Proxy
 from lingma_proxy.tools.contract import render_tool_call
 
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy
 from .tool_calls_support import (
     REPAIR_HEAD,
     SimWatch,

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.proxy import Proxy, start_proxy
 from lingma_proxy.usage.clients import fingerprint
 from lingma_proxy.usage.ledger import Ledger, UsageRow
 
 from .ops_support import ANTHROPIC_HEADERS, request_body
-from .proxy_harness import Proxy, start_proxy
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.proxy import Proxy, deep_merge, start_proxy
+
 from .conftest import SCENARIOS
-from .proxy_harness import Proxy, deep_merge, start_proxy
 
 SCENARIO = SCENARIOS / "tools_calls.yaml"
 REPAIR_HEAD = "Your previous reply did not contain a valid tool call"
