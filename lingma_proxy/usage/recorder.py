@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..config import Config
+from ..events import Finish
 from ..redact import Redactor
 from ..upstream.pool import Pool
 from .clients import ClientLabels, agent_family
 from .ledger import Ledger, UsageRow, db_path
 
-if TYPE_CHECKING:
-    from ..handlers.base import BaseHandler
+
+class FinishedRequest(Protocol):
+    """What the recorder reads of a finished request: a handler, seen only through these names."""
+
+    api: str
+    api_key_id: str
+    finish_event: Finish | None
+    served_model: str
+    served_by: str
+    model_asked: str
+    error_type: str
+    request: Any
+
+    def get_status(self) -> int: ...
+
+    def offered_key(self) -> str: ...
 
 _MAX_TEXT = 200  # route and model come from the client: a hostile one must not bloat the file
 
@@ -24,7 +39,7 @@ class UsageRecorder:
         self._pool = pool
         self._redactor = redactor
 
-    def record(self, handler: BaseHandler, route: str, ms: float, streamed: bool) -> None:
+    def record(self, handler: FinishedRequest, route: str, ms: float, streamed: bool) -> None:
         """On the event loop, as the request finishes; only an append (the ledger writes later)."""
         if not self.ledger.enabled:
             return
