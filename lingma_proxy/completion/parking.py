@@ -20,7 +20,7 @@ from ..errors import ApiError
 from ..events import NativeToolCall, ToolCall
 from ..model import Conversation, ToolChoice
 from ..upstream.client import ChatStream
-from ..upstream.pool import Lease
+from ..upstream.slots import Lease
 
 log = logging.getLogger("lingma_proxy.native_tools")
 

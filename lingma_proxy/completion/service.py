@@ -17,7 +17,8 @@ from ..model import Conversation
 from ..models import ModelRegistry
 from ..prompt import newest_turn_images
 from ..sessions import ReusePlan, SessionCache, SessionEntry
-from ..upstream.pool import Lease, Pool
+from ..upstream.pool import Pool
+from ..upstream.slots import Lease
 from .images import check_images_forwardable
 from .parking import ParkedChat, ParkedChats
 from .prepared import Prepared, rendered_prompt

@@ -22,7 +22,8 @@ from ..sessions import ReusePlan, SessionCache, SessionEntry
 from ..tokens import count_tokens
 from ..tools.repair import fallback_text, needs_repair, repair_prompt
 from ..upstream.client import ChatRequest, ChatStream
-from ..upstream.pool import Instance, Lease
+from ..upstream.pool import Instance
+from ..upstream.slots import Lease
 from .output import Output
 from .parking import Resumption, as_client_call, decline, may_forward
 from .pipeline import TextPipeline

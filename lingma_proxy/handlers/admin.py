@@ -1,6 +1,6 @@
 """Admin endpoints for logins, session bundles and the raw model list (docs/features.md §7).
 
-They take the admin token, or the API keys when no admin token is set (BaseHandler._check_admin);
+They take the admin token, or the API keys when no admin token is set (handlers/auth.py);
 session export takes the admin token alone.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import time
@@ -18,6 +17,7 @@ from ..logs import clip, request_id_var
 from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
 from ..wire.errors import anthropic_error_body, openai_error_body
+from .auth import accepted_keys, is_token, key_id, offered_key
 from .browser_guard import cors_allowed, normal_origin, refusal
 
 log = logging.getLogger("lingma_proxy.http")
@@ -61,16 +61,8 @@ class BaseHandler(tornado.web.RequestHandler):
     async def prepare(self) -> None:
         self._identify()
         self._check_browser()
-        if self.request.method == "OPTIONS":
-            return  # a CORS preflight carries no credentials; options() answers it
-        if self.auth == "api":
-            self._check_key(self.services.cfg.auth.api_keys)
-        elif self.auth == "admin":
-            self._check_admin()
-        elif self.auth == "admin_token":
-            self._check_admin_token()
-        elif self.auth == "metrics":
-            self._check_metrics()
+        if self.request.method != "OPTIONS":  # a CORS preflight carries no credentials; options() answers it
+            self._authenticate()
         self._prepared = True
 
     def _identify(self) -> None:
@@ -111,47 +103,16 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # ---- auth -------------------------------------------------------------------------------
 
-    def _check_key(self, keys: list[str]) -> None:
-        if not keys:
-            return
-        offered = self.offered_key()
-        # Compare against every key, so the time taken does not tell which one nearly matched.
-        matches = [hmac.compare_digest(offered.encode(), key.encode()) for key in keys]
-        if not offered or not any(matches):
-            raise ApiError("authentication", "Invalid or missing API key.")
-        self.api_key_id = uuid.uuid5(uuid.NAMESPACE_OID, offered).hex
-
-    def _check_metrics(self) -> None:
-        """/metrics: public only with metrics_public; else the metrics token, else the API keys."""
-        auth = self.services.cfg.auth
-        if not auth.metrics_public:
-            self._check_key([auth.metrics_token] if auth.metrics_token else auth.api_keys)
-
-    def _check_admin(self) -> None:
-        """/internal/* takes the admin token, else the API keys (a startup warning says so)."""
-        auth = self.services.cfg.auth
-        self._check_key([auth.admin_token] if auth.admin_token else auth.api_keys)
-
-    def _check_admin_token(self) -> None:
-        """Session export and the request ring: the account's login and everyone's prompts."""
-        token = self.services.cfg.auth.admin_token
-        if not token:
-            raise ApiError(
-                "permission",
-                f"{self.request.path} needs auth.admin_token, and none is set: API keys never open it.",
-                code="admin_token_required",
-            )
-        self._check_key([token])
+    def _authenticate(self) -> None:
+        keys = accepted_keys(self.auth, self.services.cfg.auth, self.request.path)
+        if keys is not None:
+            self.api_key_id = key_id(keys, self.offered_key())
 
     def holds_admin_token(self) -> bool:
-        token = self.services.cfg.auth.admin_token
-        return bool(token) and hmac.compare_digest(self.offered_key().encode(), token.encode())
+        return is_token(self.services.cfg.auth.admin_token, self.offered_key())
 
     def offered_key(self) -> str:
-        header = self.request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            return header[7:].strip()
-        return self.request.headers.get("x-api-key", "").strip()
+        return offered_key(self.request.headers)
 
     # ---- body -------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +17,12 @@ from ..redact import Redactor
 from .client import LingmaClient, connect_client
 from .discovery import attach_url
 from .process import LingmaProcess, LingmaStartError, PortTakenError, free_port
+from .slots import Lease, Slots
 
 log = logging.getLogger("lingma_proxy.pool")
 
 _MAX_BACKOFF_SEC = 30.0
 _STABLE_SEC = 60.0  # an instance up this long has recovered: its restart backoff starts over
-_AFFINITY_ENTRIES = 10_000
 _LOGIN_HINT = "run `python lingma_proxy.py login`, or set lingma.attach: auto to use a Lingma an IDE already runs"
 
 
@@ -93,26 +93,6 @@ class Instance:
         self.last_error = message
 
 
-class Lease:
-    """A slot on one instance; release() exactly once, on every path."""
-
-    def __init__(self, pool: Pool, instance: Instance) -> None:
-        self.pool = pool
-        self.instance = instance
-        self.generation = instance.generation
-        self._released = False
-
-    @property
-    def client(self) -> LingmaClient:
-        assert self.instance.client is not None
-        return self.instance.client
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self.pool._release(self.instance)
-
-
 class Pool:
     def __init__(
         self,
@@ -127,14 +107,8 @@ class Pool:
         self.redactor = redactor
         self.prepare_work_dir = prepare_work_dir
         self.instances = self.plan_instances(cfg)
-        self.in_flight = 0
-        self.queued = 0  # requests waiting in acquire() for a slot
-        self.rejections = 0
+        self.slots = Slots(cfg.limits, self.instances)
         self.restart_listeners: list[Callable[[Instance], None]] = []
-        # Set by the login manager: prepares a work dir before launch (session bundles), and logs an
-        # instance in when none is (auto-login); returns once a login finished, successfully or not.
-        self._slot_freed = asyncio.Condition()
-        self._affinity: OrderedDict[str, str] = OrderedDict()
         self._restart_tasks: dict[str, asyncio.Task] = {}
         self._health_task: asyncio.Task | None = None
         self._closing = False
@@ -297,8 +271,7 @@ class Pool:
             listener(inst)
         log.info("restarting instance %s (restart #%d)", inst.name, inst.restarts)
         await self._start_instance(inst)
-        async with self._slot_freed:
-            self._slot_freed.notify_all()
+        await self.slots.notify_all()
 
     async def _health_loop(self) -> None:
         interval = self.cfg.lingma.health_interval_sec
@@ -315,46 +288,23 @@ class Pool:
                 except (TimeoutError, ApiError, ConnectionError) as exc:
                     self.recycle(inst, f"health check failed: {exc!r}", "health_check_failed")
 
-    # ---- selection and slots ------------------------------------------------------------------
+    # ---- slots ---------------------------------------------------------------------------------
 
     async def acquire(self, affinity_key: str | None = None, prefer: str | None = None) -> Lease:
         """A slot on the best instance, waiting up to limits.queue_timeout_sec; 503 or 429 otherwise."""
-        deadline = time.monotonic() + self.cfg.limits.queue_timeout_sec
-        async with self._slot_freed:
-            inst = self._pick(affinity_key, prefer)
-            if inst is not None:
-                return self._take(inst, affinity_key)
-            if not self._worth_waiting():
-                raise self._unavailable()
-            if self.queued >= self._max_queued():
-                # Each waiter holds its whole request in memory: the queue is bounded like everything else.
-                raise self._too_many("The request queue is full (limits.max_queued); retry shortly.")
-            self.queued += 1
-            try:
-                while True:
-                    if not self._worth_waiting():
-                        raise self._unavailable()
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        if not any(inst.usable for inst in self.instances):
-                            raise self._unavailable()
-                        raise self._too_many("Too many requests in flight; retry shortly.")
-                    try:
-                        await asyncio.wait_for(self._slot_freed.wait(), timeout=remaining)
-                    except TimeoutError:
-                        pass
-                    inst = self._pick(affinity_key, prefer)
-                    if inst is not None:
-                        return self._take(inst, affinity_key)
-            finally:
-                self.queued -= 1
+        return await self.slots.acquire(affinity_key, prefer, self._worth_waiting, self._unavailable)
 
-    def _max_queued(self) -> int:
-        return self.cfg.limits.max_queued or 2 * self.cfg.limits.max_in_flight
+    @property
+    def in_flight(self) -> int:
+        return self.slots.in_flight
 
-    def _too_many(self, message: str) -> ApiError:
-        self.rejections += 1
-        return ApiError("rate_limit", message, retry_after=max(1, round(self.cfg.limits.queue_timeout_sec / 4)))
+    @property
+    def queued(self) -> int:
+        return self.slots.queued
+
+    @property
+    def rejections(self) -> int:
+        return self.slots.rejections
 
     def _worth_waiting(self) -> bool:
         """A busy, starting or restarting instance may free up; logged-out or stopped ones will not."""
@@ -366,38 +316,6 @@ class Pool:
         if any(inst.state == "logged_out" for inst in self.instances):
             return ApiError("unavailable", f"No Lingma instance is logged in: {_LOGIN_HINT}.", code="not_logged_in")
         return ApiError("unavailable", "No Lingma instance is ready; retry shortly.", code="upstream_not_ready")
-
-    def _pick(self, affinity_key: str | None, prefer: str | None) -> Instance | None:
-        if self.in_flight >= self.cfg.limits.max_in_flight:
-            return None
-        limit = self.cfg.limits.max_concurrent_per_instance
-        free = [inst for inst in self.instances if inst.usable and inst.in_flight < limit]
-        if not free:
-            return None
-        for wanted in (prefer, self._affinity.get(affinity_key) if affinity_key else None):
-            for inst in free:
-                if inst.name == wanted:
-                    return inst
-        return min(free, key=lambda inst: inst.in_flight)
-
-    def _take(self, inst: Instance, affinity_key: str | None) -> Lease:
-        inst.in_flight += 1
-        self.in_flight += 1
-        if affinity_key:
-            self._affinity[affinity_key] = inst.name
-            self._affinity.move_to_end(affinity_key)
-            if len(self._affinity) > _AFFINITY_ENTRIES:
-                self._affinity.popitem(last=False)
-        return Lease(self, inst)
-
-    def _release(self, inst: Instance) -> None:
-        inst.in_flight -= 1
-        self.in_flight -= 1
-        asyncio.get_running_loop().create_task(self._notify_slot_freed())
-
-    async def _notify_slot_freed(self) -> None:
-        async with self._slot_freed:
-            self._slot_freed.notify()
 
     # ---- views ---------------------------------------------------------------------------------
 
