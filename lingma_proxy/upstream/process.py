@@ -8,7 +8,6 @@ drains the child's output for as long as it lives, so a chatty child never block
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import signal
@@ -21,14 +20,12 @@ import pexpect
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketError, websocket_connect
 
+from .child_output import ChildOutput
 from .listeners import Owner, listener_owner
 
 _READY_POLL_SEC = 0.2  # docs/protocol.md §1: poll the socket every 200 ms
 _EXIT_POLL_SEC = 0.05
 _ALIVE_CHECK_SEC = 0.5  # a child may die with its PTY still held open by a grandchild
-_READ_CHUNK = 256 * 1024
-_MAX_LINE_BYTES = 64 * 1024  # a newline-free flood is logged in pieces rather than held in memory
-_TAIL_LINES = 200
 
 
 class LingmaStartError(RuntimeError):
@@ -71,11 +68,8 @@ class LingmaProcess:
         self._log = log
         self._redact = redact
         self._child: pexpect.spawn | None = None
-        self._fd = -1
-        self._partial = bytearray()
-        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._output: ChildOutput | None = None
         self._exited = asyncio.Event()
-        self._output_closed = asyncio.Event()
         self._exit_status: int | None = None
         self._monitor: asyncio.Task[None] | None = None
 
@@ -108,7 +102,7 @@ class LingmaProcess:
 
     def output_tail(self, n: int = 20) -> list[str]:
         """The last n lines the child printed, already redacted."""
-        return list(self._tail)[-n:] if n > 0 else []
+        return self._output.tail(n) if self._output is not None else []
 
     async def start(self, timeout: float) -> None:
         """Spawn the child and return once its WebSocket accepts a connection."""
@@ -124,9 +118,7 @@ class LingmaProcess:
         tty.setraw(child.child_fd)
         # pexpect's close() sleeps between closing and reaping; we only close once the child is reaped.
         child.ptyproc.delayafterclose = 0
-        self._fd = child.child_fd
-        os.set_blocking(self._fd, False)
-        asyncio.get_running_loop().add_reader(self._fd, self._drain)
+        self._output = ChildOutput(child.child_fd, self._log_line, self._redact)
         self._monitor = asyncio.create_task(self._watch_exit(), name=f"{self.name}-exit-watch")
         try:
             await self._wait_ready(timeout)
@@ -193,56 +185,8 @@ class LingmaProcess:
         except ProcessLookupError:
             pass  # already gone; the exit watcher reaps it
 
-    def _drain(self) -> None:
-        """Reader callback: one non-blocking read, split into lines, log them."""
-        try:
-            data = os.read(self._fd, _READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: Linux's way to say every slave end is closed
-            data = b""
-        if not data:
-            self._close_output()
-            return
-        self._take_output(data)
-
-    def _take_output(self, data: bytes) -> None:
-        self._partial += data
-        *lines, rest = self._partial.split(b"\n")
-        self._partial = bytearray(rest)
-        if len(self._partial) > _MAX_LINE_BYTES:
-            lines.append(bytes(self._partial))
-            self._partial.clear()
-        for raw in lines:
-            self._record(raw)
-
-    def _record(self, raw: bytes) -> None:
-        line = self._redact(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
-        self._tail.append(line)
+    def _log_line(self, line: str) -> None:
         self._log.debug("%s: %s", self.name, line)
-
-    def _close_output(self) -> None:
-        if self._output_closed.is_set():
-            return
-        asyncio.get_running_loop().remove_reader(self._fd)
-        if self._partial:
-            self._record(bytes(self._partial))
-            self._partial.clear()
-        self._output_closed.set()
-
-    def _drain_remaining(self) -> None:
-        """After death: read whatever is still buffered in the PTY, then stop reading."""
-        while not self._output_closed.is_set():
-            try:
-                data = os.read(self._fd, _READ_CHUNK)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                break
-            self._take_output(data)
-        self._close_output()
 
     def _child_alive(self) -> bool:
         try:
@@ -254,19 +198,21 @@ class LingmaProcess:
     async def _watch_exit(self) -> None:
         """Reap the child as soon as it dies, then tell on_exit. Woken early by EOF on its output."""
         child = self._child
+        output = self._output
+        assert output is not None
         while self._child_alive():
-            if self._output_closed.is_set():
+            if output.closed.is_set():
                 await asyncio.sleep(_EXIT_POLL_SEC)
                 continue
             try:
-                await asyncio.wait_for(self._output_closed.wait(), _ALIVE_CHECK_SEC)
+                await asyncio.wait_for(output.closed.wait(), _ALIVE_CHECK_SEC)
             except TimeoutError:
                 pass
-        self._drain_remaining()
+        output.drain_remaining()
         try:
             child.close()  # closes the PTY fd; the child is already reaped, so this does not block
         except pexpect.ExceptionPexpect:
-            os.close(self._fd)  # reaped elsewhere (see _child_alive); the fd is still ours to close
+            os.close(output.fd)  # reaped elsewhere (see _child_alive); the fd is still ours to close
         self._exit_status = child.exitstatus if child.signalstatus is None else -child.signalstatus
         self._log.log(
             logging.INFO if self._exit_status in (0, -signal.SIGINT) else logging.WARNING,
