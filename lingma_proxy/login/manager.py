@@ -14,57 +14,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import ApiError
 from ..redact import Redactor
 from ..upstream.pool import Instance, Pool
-from .browser import BrowserUnavailable, LoginBrowser
-from .flow import AttemptFailed, Credentials, attempt_login, save_failure
-from .login_hosts import login_origins
+from .attempts import LoginAttempts, LoginStatus, describe_failure
+from .browser import BrowserUnavailable
+from .flow import AttemptFailed, Credentials
 
 log = logging.getLogger("lingma_proxy.login")
 
 FAILED_LOGIN_COOLDOWN_SEC = 300.0
-_INTERACTIVE_TIMEOUT_SEC = 600.0  # a person solving a captcha or an SMS code needs longer than a script
 _INTERACTIVE_HINT = "log in with `python lingma_proxy.py login --show-browser`"
-
-
-@dataclass
-class LoginStatus:
-    state: str = "idle"  # idle | running | succeeded | failed
-    interactive: bool = False
-    attempts: int = 0
-    last_error: str = ""
-    screenshot: str = ""
-    page_note: str = ""
-    started_at: float = 0.0  # wall clock, for people
-    finished_at: float = 0.0
-    failed_at_monotonic: float = 0.0  # for the cool-down
-
-    def begin(self, interactive: bool) -> None:
-        self.state, self.interactive, self.attempts = "running", interactive, 0
-        self.started_at, self.finished_at = time.time(), 0.0
-        self.screenshot = self.page_note = ""
-
-    def end(self, error: str = "") -> None:
-        self.state = "failed" if error else "succeeded"
-        self.last_error = error
-        self.finished_at = time.time()
-        if error:
-            self.failed_at_monotonic = time.monotonic()
-        else:
-            self.screenshot = self.page_note = ""
-
-    def failure_files(self) -> str:
-        return " and ".join(path for path in (self.screenshot, self.page_note) if path) or "the proxy log"
-
-
-def _describe(failure: AttemptFailed | BrowserUnavailable) -> str:
-    if isinstance(failure, AttemptFailed) and failure.page_error:
-        return f"{failure.reason}: {failure.page_error!r}"
-    return str(failure)
 
 
 class LoginManager:
@@ -188,9 +150,11 @@ class LoginManager:
 
     async def _record_attempts(self, inst: Instance, status: LoginStatus, interactive: bool) -> None:
         try:
-            user = await self._attempts(inst, status, interactive)
+            simulator_port = inst.http_port if self.pool.upstream.kind == "simulator" else None
+            credentials = None if interactive else self.credentials(inst)
+            user = await LoginAttempts(self.cfg, self.redactor).run(inst, status, credentials, simulator_port)
         except (AttemptFailed, BrowserUnavailable) as failure:
-            status.end(self.redactor.redact(_describe(failure)))
+            status.end(self.redactor.redact(describe_failure(failure)))
             log.error(
                 "login failed for instance %s after %d attempt(s): %s; see %s",
                 inst.name, status.attempts, status.last_error, status.failure_files(),
@@ -205,57 +169,6 @@ class LoginManager:
                 await self.pool.refresh_login(inst)
             except ApiError as err:  # the health loop retries; the login itself is on disk
                 log.warning("instance %s: auth/status after the login failed: %s", inst.name, err.message)
-
-    async def _attempts(self, inst: Instance, status: LoginStatus, interactive: bool) -> str:
-        login = self.cfg.login
-        credentials = None if interactive else self.credentials(inst)
-        tries = 1 if interactive else 1 + login.max_retry
-        timeout = max(login.timeout, _INTERACTIVE_TIMEOUT_SEC) if interactive else login.timeout
-        browser: LoginBrowser | None = None
-        try:
-            attempt = 0
-            while True:
-                attempt += 1
-                status.attempts = attempt
-                if inst.client is None:
-                    raise AttemptFailed(f"instance {inst.name} is not running (state: {inst.state})")
-                if browser is None:
-                    browser = await _open_browser(login.browser, login.headless and not interactive, timeout)
-                # The simulator's stand-in login page is on its own port, which changes on every restart.
-                simulator_port = inst.http_port if self.pool.upstream.kind == "simulator" else None
-                try:
-                    return await attempt_login(
-                        browser,
-                        inst.client,
-                        credentials,
-                        login.selectors,
-                        timeout,
-                        self.cfg.lingma.dedicated_domain_url,
-                        login_origins(self.cfg.lingma.dedicated_domain_url, simulator_port),
-                    )
-                except AttemptFailed as failure:
-                    await self._keep_evidence(inst, status, browser, failure, f"attempt {attempt}/{tries}")
-                    if attempt == tries:
-                        raise
-                    if failure.browser_broken:
-                        await asyncio.to_thread(browser.close)
-                        browser = None
-        finally:
-            if browser is not None:
-                await asyncio.to_thread(browser.close)
-
-    async def _keep_evidence(
-        self, inst: Instance, status: LoginStatus, browser: LoginBrowser, failure: AttemptFailed, which: str
-    ) -> None:
-        summary = f"instance {inst.name}, {which}: {_describe(failure)}"
-        try:
-            png, note = await asyncio.to_thread(
-                save_failure, browser, inst.work_dir / "logs", summary, self.cfg.login.selectors, self.redactor.redact
-            )
-            status.screenshot, status.page_note = str(png or ""), str(note)
-        except OSError as exc:  # a full disk must not also cost us the login's own error
-            log.warning("could not save the login failure files of instance %s: %s", inst.name, exc)
-        log.warning("login %s for instance %s failed: %s", which, inst.name, self.redactor.redact(_describe(failure)))
 
     async def _sweep(self) -> None:
         while True:
@@ -320,14 +233,3 @@ class LoginManager:
                 ),
             },
         }
-
-
-async def _open_browser(browser_path: str, headless: bool, timeout: float) -> LoginBrowser:
-    # A plain executor future, not a task: shutdown's cancel-all-tasks must not orphan it.
-    opening = asyncio.get_running_loop().run_in_executor(None, LoginBrowser.open, browser_path, headless, timeout)
-    try:
-        return await asyncio.shield(opening)
-    except asyncio.CancelledError:
-        # The thread goes on starting Chromium: close it once it is up, or it outlives the proxy.
-        opening.add_done_callback(lambda done: done.exception() is None and done.result().close())
-        raise
