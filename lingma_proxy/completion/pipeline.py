@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..events import TextDelta, ThinkDelta, ToolCall
 from ..model import ToolSpec
-from ..tools.parser import ActionBlockParser, RejectedBlock
+from ..tools.accept import RejectedBlock
+from ..tools.parser import ActionBlockParser
 from ..upstream.think import ThinkSplitter
 from .stop_sequences import StopSequenceMatcher
 

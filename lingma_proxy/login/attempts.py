@@ -18,6 +18,7 @@ from .login_hosts import login_origins
 
 log = logging.getLogger("lingma_proxy.login")
 
+FAILED_LOGIN_COOLDOWN_SEC = 300.0
 _INTERACTIVE_TIMEOUT_SEC = 600.0  # a person solving a captcha or an SMS code needs longer than a script
 
 
@@ -46,6 +47,24 @@ class LoginStatus:
             self.failed_at_monotonic = time.monotonic()
         else:
             self.screenshot = self.page_note = ""
+
+    def cooling_down(self) -> bool:
+        """A failed flow is not restarted on its own for a while: wrong passwords can lock the account."""
+        return self.state == "failed" and time.monotonic() - self.failed_at_monotonic < FAILED_LOGIN_COOLDOWN_SEC
+
+    def describe(self, bundle_error: str, cooling_down: bool) -> dict:
+        blocked_until = time.time() + FAILED_LOGIN_COOLDOWN_SEC - (time.monotonic() - self.failed_at_monotonic)
+        return {
+            "state": self.state,
+            "interactive": self.interactive,
+            "attempts": self.attempts,
+            "last_error": self.last_error or bundle_error or None,
+            "screenshot": self.screenshot or None,
+            "page_note": self.page_note or None,
+            "started_at": self.started_at or None,
+            "finished_at": self.finished_at or None,
+            "retry_blocked_until": blocked_until if cooling_down else None,
+        }
 
     def failure_files(self) -> str:
         return " and ".join(path for path in (self.screenshot, self.page_note) if path) or "the proxy log"

@@ -19,13 +19,12 @@ from ..config import Config
 from ..errors import ApiError
 from ..redact import Redactor
 from ..upstream.pool import Instance, Pool
-from .attempts import LoginAttempts, LoginStatus, describe_failure
+from .attempts import FAILED_LOGIN_COOLDOWN_SEC, LoginAttempts, LoginStatus, describe_failure
 from .browser import BrowserUnavailable
 from .flow import AttemptFailed, Credentials
 
 log = logging.getLogger("lingma_proxy.login")
 
-FAILED_LOGIN_COOLDOWN_SEC = 300.0
 _INTERACTIVE_HINT = "log in with `python lingma_proxy.py login --show-browser`"
 
 
@@ -185,8 +184,7 @@ class LoginManager:
         return task is not None and not task.done()
 
     def _cooling_down(self, inst: Instance) -> bool:
-        status = self._status[inst.name]
-        return status.state == "failed" and time.monotonic() - status.failed_at_monotonic < FAILED_LOGIN_COOLDOWN_SEC
+        return self._status[inst.name].cooling_down()
 
     def _require_credentials(self, inst: Instance) -> None:
         if self.credentials(inst) is None:
@@ -217,19 +215,5 @@ class LoginManager:
             "logged_in": inst.logged_in,
             "user": inst.user_name or None,
             "can_auto_login": self.credentials(inst) is not None,
-            "login": {
-                "state": status.state,
-                "interactive": status.interactive,
-                "attempts": status.attempts,
-                "last_error": status.last_error or self._bundle_errors.get(inst.name) or None,
-                "screenshot": status.screenshot or None,
-                "page_note": status.page_note or None,
-                "started_at": status.started_at or None,
-                "finished_at": status.finished_at or None,
-                "retry_blocked_until": (
-                    time.time() + FAILED_LOGIN_COOLDOWN_SEC - (time.monotonic() - status.failed_at_monotonic)
-                    if self._cooling_down(inst)
-                    else None
-                ),
-            },
+            "login": status.describe(self._bundle_errors.get(inst.name, ""), self._cooling_down(inst)),
         }

@@ -17,18 +17,17 @@ fence is never mistaken for an opening one.
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..events import TextDelta, ToolCall
 from ..model import ToolSpec
+from .accept import RejectedBlock, checked_call
 from .call_request import CallRequest, NotACall
 from .calls import CALL_KEYS, read_calls
 from .contract import FENCE
 from .families import TagFormat, Verdict, could_open_tag, tag_format_at
-from .jsontext import compact_json
-from .schema import validate_arguments
+from .markdown_lines import MarkdownLines
 
 ACTION_INFOS = frozenset(("json action", "action", "json-action", "json_action", "jsonaction", "tool_call"))
 CANDIDATE_INFOS = frozenset(("", "json", "json5", "jsonc"))
@@ -44,15 +43,6 @@ _SNIFF_KEY = re.compile(r'\[?\s*\{\s*"([^"\\]*)"')
 _SNIFF_PARTIAL = re.compile(r'\[?\s*(?:\{\s*(?:"[^"\\]*)?)?\Z')
 
 BlockKind = Literal["action", "candidate", "tag"]
-
-
-@dataclass(slots=True)
-class RejectedBlock:
-    """A block that looked like a call but is not one; kept for repair prompts and metrics."""
-
-    raw: str
-    reason: str  # "unknown tool", "invalid arguments: ...", "invalid JSON: ...", "unterminated", ...
-    tool: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,9 +70,7 @@ class ActionBlockParser:
         self._block: _Block | None = None
         self._hold = ""  # a possible opener, undecided until more text arrives
         self._ws = ""  # trailing whitespace: emitted with the next text, dropped before a block
-        self._line_blank = True  # only whitespace since the last line break: a fence may open here
-        self._in_code = False  # inside a code fence that is passed through as text
-        self._fence_line: Literal["blank", "labelled"] | None = None  # a line began with ``` (info so far)
+        self._lines = MarkdownLines()
         self._after_block = False  # no text since the last block
         self._emitted_text = False
 
@@ -95,7 +83,7 @@ class ActionBlockParser:
         while self._block or self._hold:
             if self._block:
                 block, self._block = self._block, None
-                if block.kind == "candidate" or (block.kind == "tag" and not self._began_as_call(block)):
+                if block.kind == "candidate" or (block.kind == "tag" and not _began_as_call(block)):
                     self._consume(self._release(block))
                 else:
                     self._reject(block.opener + "".join(block.parts), "unterminated")
@@ -161,7 +149,7 @@ class ActionBlockParser:
                 return None
             return self._pass_fence(s, j)
         info, terminator = _normalise_info(s[start : end.start()]), end.group()
-        if info in ACTION_INFOS or (info in CANDIDATE_INFOS and self._line_blank and not self._in_code):
+        if info in ACTION_INFOS or (info in CANDIDATE_INFOS and self._lines.line_blank and not self._lines.in_code):
             opener_end = end.end() if terminator == "\n" else end.start()
             self._open_block("action" if info in ACTION_INFOS else "candidate", s[j:opener_end])
             return s[opener_end:]
@@ -170,29 +158,23 @@ class ActionBlockParser:
     def _pass_fence(self, s: str, j: int) -> int:
         """Three backticks that open none of our blocks are text; at the start of a line they may
         open or close a code block, which is known once the line ends (see _track_code_fence)."""
-        at_line_start = self._line_blank
+        at_line_start = self._lines.line_blank
         self._text(s[j : j + 3])
         if at_line_start:
-            self._fence_line = "blank"
+            self._lines.fence_line = "blank"
         return j + 3
 
     def _could_open(self, partial_info: str) -> bool:
         info = _normalise_info(partial_info)
         options = set(ACTION_INFOS)
-        if self._line_blank:
-            options |= {""} if self._in_code else CANDIDATE_INFOS
+        if self._lines.line_blank:
+            options |= {""} if self._lines.in_code else CANDIDATE_INFOS
         return any(option.startswith(info) for option in options)
 
     def _text(self, segment: str) -> None:
         if not segment:
             return
-        if self._fence_line:
-            self._track_code_fence(segment)
-        line_break = segment.rfind("\n")
-        if line_break >= 0:
-            self._line_blank = not segment[line_break + 1 :].strip()
-        else:
-            self._line_blank = self._line_blank and not segment.strip()
+        self._lines.see(segment)
         if self._after_block and not self._emitted_text:
             segment = segment.lstrip()
         full = self._ws + segment
@@ -203,51 +185,25 @@ class ActionBlockParser:
             self._after_block = False
             self._emitted_text = True
 
-    def _track_code_fence(self, segment: str) -> None:
-        """Markdown: a line of three backticks plus an info string without backticks is a fence;
-        it opens a code block, or closes one when the info string is empty."""
-        line_break = segment.find("\n")
-        info = segment if line_break < 0 else segment[:line_break]
-        if "`" in info:
-            self._fence_line = None
-            return
-        if info.strip():
-            self._fence_line = "labelled"
-        if line_break >= 0:
-            self._in_code = not (self._in_code and self._fence_line == "blank")
-            self._fence_line = None
-
     # --- inside blocks --------------------------------------------------------------------
 
     def _open_block(self, kind: BlockKind, opener: str, tag: TagFormat | None = None) -> None:
         self._block = _Block(kind=kind, lead_ws=self._ws, opener=opener, format=tag)
         self._ws = ""
-        self._fence_line = None
+        self._lines.fence_line = None
 
     def _feed_block(self, text: str) -> str:
         block = self._block
         end = _scan_tag(block, text) if block.kind == "tag" else _scan_fence(block, text)
         if end < 0:
             block.parts.append(text)
-            if block.kind != "action" and not block.sniffed and self._sniffed_as_text(block):
+            if block.kind != "action" and not block.sniffed and _sniffed_as_text(block):
                 self._block = None
                 return self._release(block)
             return ""
         block.parts.append(text[:end])
         self._block = None
         return self._finish_block(block) + text[end:]
-
-    def _sniffed_as_text(self, block: _Block) -> bool:
-        """Release text early once its start shows it is no call: JSON shown to the user, or prose
-        that merely mentions <tool_call>."""
-        block.head += block.parts[-1][: _SNIFF_LIMIT - len(block.head)]
-        verdict = _sniff(block, block.head)
-        block.sniffed = verdict is not None or len(block.head) >= _SNIFF_LIMIT
-        return verdict == "text"
-
-    @staticmethod
-    def _began_as_call(block: _Block) -> bool:
-        return _sniff(block, "".join(block.parts)[:_SNIFF_LIMIT]) == "call"
 
     def _release(self, block: _Block) -> str:
         """A block that is no call: its opener becomes text and its body is scanned again.
@@ -257,7 +213,7 @@ class ActionBlockParser:
         self._ws = block.lead_ws
         self._text(block.opener)
         if block.kind == "candidate":
-            self._in_code = True
+            self._lines.in_code = True
         return "".join(block.parts)
 
     def _finish_block(self, block: _Block) -> str:
@@ -284,21 +240,12 @@ class ActionBlockParser:
         return ""
 
     def _accept(self, request: CallRequest, raw: str) -> None:
-        tool = self._tools.get(request.name)
-        if tool is None:
-            self.rejected.append(RejectedBlock(raw, "unknown tool", request.name))
+        outcome = checked_call(request, raw, self._tools, self._id_prefix)
+        if isinstance(outcome, RejectedBlock):
+            self.rejected.append(outcome)
             return
-        error = validate_arguments(tool, request.arguments)
-        if error is not None:
-            self.rejected.append(RejectedBlock(raw, f"invalid arguments: {error}", request.name))
-            return
-        call = ToolCall(
-            id=f"{self._id_prefix}{secrets.token_hex(12)}",
-            name=request.name,
-            arguments=compact_json(request.arguments),
-        )
-        self.calls.append(call)
-        self._out.append(call)
+        self.calls.append(outcome)
+        self._out.append(outcome)
 
     def _reject(self, raw: str, reason: str) -> None:
         self.rejected.append(RejectedBlock(raw, reason))
@@ -306,24 +253,41 @@ class ActionBlockParser:
 
     def _end_block(self) -> None:
         self._after_block = True
-        self._line_blank = False
+        self._lines.line_blank = False
 
     def _take(self) -> list[TextDelta | ToolCall]:
-        """The events of one feed, adjacent text joined in one pass."""
-        merged: list[TextDelta | ToolCall] = []
-        texts: list[str] = []
-        for event in self._out:
-            if isinstance(event, TextDelta):
-                texts.append(event.text)
-                continue
-            if texts:
-                merged.append(TextDelta("".join(texts)))
-                texts = []
-            merged.append(event)
+        out, self._out = self._out, []
+        return _joined(out)
+
+
+def _joined(events: list[TextDelta | ToolCall]) -> list[TextDelta | ToolCall]:
+    """The events of one feed, adjacent text joined in one pass."""
+    merged: list[TextDelta | ToolCall] = []
+    texts: list[str] = []
+    for event in events:
+        if isinstance(event, TextDelta):
+            texts.append(event.text)
+            continue
         if texts:
             merged.append(TextDelta("".join(texts)))
-        self._out = []
-        return merged
+            texts = []
+        merged.append(event)
+    if texts:
+        merged.append(TextDelta("".join(texts)))
+    return merged
+
+
+def _sniffed_as_text(block: _Block) -> bool:
+    """Release text early once its start shows it is no call: JSON shown to the user, or prose
+    that merely mentions <tool_call>."""
+    block.head += block.parts[-1][: _SNIFF_LIMIT - len(block.head)]
+    verdict = _sniff(block, block.head)
+    block.sniffed = verdict is not None or len(block.head) >= _SNIFF_LIMIT
+    return verdict == "text"
+
+
+def _began_as_call(block: _Block) -> bool:
+    return _sniff(block, "".join(block.parts)[:_SNIFF_LIMIT]) == "call"
 
 
 def _normalise_info(info: str) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from ..events import ToolCall
 from ..model import ToolChoice, ToolSpec
+from .accept import RejectedBlock
 from .contract import FORMAT_EXAMPLE, render_tool_schema
-from .parser import RejectedBlock
 
 
 def needs_repair(choice: ToolChoice, calls: Sequence[ToolCall], rejected: Sequence[RejectedBlock]) -> bool:

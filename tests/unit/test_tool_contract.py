@@ -8,8 +8,9 @@ import pytest
 
 from lingma_proxy.events import ToolCall
 from lingma_proxy.model import ToolChoice, ToolSpec
+from lingma_proxy.tools.accept import RejectedBlock
 from lingma_proxy.tools.contract import render_tool_call, render_tool_contract
-from lingma_proxy.tools.parser import ActionBlockParser, RejectedBlock
+from lingma_proxy.tools.parser import ActionBlockParser
 from lingma_proxy.tools.repair import fallback_text, needs_repair, repair_prompt
 from lingma_proxy.tools.schema import validate_arguments
 
