@@ -19,7 +19,7 @@ from lingma_proxy.probe.report import home_relative
 from lingma_proxy.redact import Redactor
 from lingma_proxy.upstream.choice import choose_upstream
 from lingma_proxy.upstream.discovery import attach_url
-from lingma_proxy.upstream.pool import Pool, Upstream
+from lingma_proxy.upstream.pool import Upstream, plan_instances
 from lingma_proxy.upstream.process import LingmaProcess, free_port
 
 
@@ -70,7 +70,7 @@ class Target:
     def seed_work_dir(self) -> None:
         # The first instance the server would run when it starts its own (not attached), by the pool's own plan.
         spawning = dataclasses.replace(self.cfg, lingma=dataclasses.replace(self.cfg.lingma, attach="off"))
-        first = Pool.plan_instances(spawning)[0]
+        first = plan_instances(spawning)[0]
         source = first.work_dir
         if all((source / name).is_file() for name in REQUIRED_FILES):
             try:

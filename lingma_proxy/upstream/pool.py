@@ -16,6 +16,7 @@ from ..errors import ApiError
 from ..redact import Redactor
 from .client import LingmaClient, connect_client
 from .discovery import attach_url
+from .health import watch_health
 from .process import LingmaProcess, LingmaStartError, PortTakenError, free_port
 from .slots import Lease, Slots
 
@@ -106,7 +107,7 @@ class Pool:
         self.upstream = upstream
         self.redactor = redactor
         self.prepare_work_dir = prepare_work_dir
-        self.instances = self.plan_instances(cfg)
+        self.instances = plan_instances(cfg)
         self.slots = Slots(cfg.limits, self.instances)
         self.restart_listeners: list[Callable[[Instance], None]] = []
         self._restart_tasks: dict[str, asyncio.Task] = {}
@@ -118,26 +119,11 @@ class Pool:
         """The chat dialects the instances have settled on so far (§9)."""
         return {inst.dialect for inst in self.instances if inst.dialect}
 
-    @staticmethod
-    def plan_instances(cfg: Config) -> list[Instance]:
-        """The instances this config runs, in order; the first is the one single-instance tools look at."""
-        base = Path(cfg.lingma.work_dir)
-        if cfg.lingma.attach != "off":
-            return [Instance("attached", base / "attached", None)]
-        if not cfg.accounts:
-            return [Instance("default-0", base / "default" / "0", None)]
-        per_account = cfg.lingma.instances_per_account
-        return [
-            Instance(f"{account.name}-{n}", base / account.name / str(n), account)
-            for account in cfg.accounts
-            for n in range(per_account)
-        ]
-
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         await asyncio.gather(*(self._start_instance(inst) for inst in self.instances))
-        self._health_task = asyncio.create_task(self._health_loop())
+        self._health_task = asyncio.create_task(watch_health(self, self.cfg.lingma.health_interval_sec))
 
     async def stop(self) -> None:
         self._closing = True
@@ -273,21 +259,6 @@ class Pool:
         await self._start_instance(inst)
         await self.slots.notify_all()
 
-    async def _health_loop(self) -> None:
-        interval = self.cfg.lingma.health_interval_sec
-        while not self._closing:
-            await asyncio.sleep(interval)
-            for inst in self.instances:
-                if inst.state not in ("ready", "logged_out") or inst.client is None:
-                    continue
-                if inst.process is not None and not inst.process.alive:
-                    self.recycle(inst, "process exited", "process_exited")
-                    continue
-                try:
-                    await asyncio.wait_for(self.refresh_login(inst), timeout=min(10.0, interval))
-                except (TimeoutError, ApiError, ConnectionError) as exc:
-                    self.recycle(inst, f"health check failed: {exc!r}", "health_check_failed")
-
     # ---- slots ---------------------------------------------------------------------------------
 
     async def acquire(self, affinity_key: str | None = None, prefer: str | None = None) -> Lease:
@@ -330,3 +301,18 @@ class Pool:
             if inst.usable:
                 return inst.client
         return None
+
+
+def plan_instances(cfg: Config) -> list[Instance]:
+        """The instances this config runs, in order; the first is the one single-instance tools look at."""
+        base = Path(cfg.lingma.work_dir)
+        if cfg.lingma.attach != "off":
+            return [Instance("attached", base / "attached", None)]
+        if not cfg.accounts:
+            return [Instance("default-0", base / "default" / "0", None)]
+        per_account = cfg.lingma.instances_per_account
+        return [
+            Instance(f"{account.name}-{n}", base / account.name / str(n), account)
+            for account in cfg.accounts
+            for n in range(per_account)
+        ]
