@@ -18,7 +18,7 @@ import ujson
 
 _log = logging.getLogger(__name__)
 
-_APP_BIN = Path("resources/app/resources/bin")  # inside an install dir (Windows) or an app's Contents (macOS)
+_APP_BIN = Path("app/resources/bin")  # under an install dir's resources (Windows) or an app's Contents/Resources
 # (product, binary name, macOS app bundle, Windows install dirs under Programs or ProgramFiles), QoderCN first:
 # the desktop runtime ships as QoderCN now (§11). QoderCN's places are [reported]: `Qoder CN.app/Contents/
 # Resources/app/resources/bin/<platform>/QoderCN` in a process listing, and `Program Files\QoderCN\...` with
@@ -111,7 +111,7 @@ def _desktop_candidates(environ: Mapping[str, str], home: Path, tag: str) -> lis
         places = (("LOCALAPPDATA", "Programs"), ("ProgramFiles", ""))
         roots = [Path(environ[var]) / sub for var, sub in places if environ.get(var)]
         return [
-            root / install / _APP_BIN / tag / binary_name(tag, product)
+            root / install / "resources" / _APP_BIN / tag / binary_name(tag, product)
             for product, _bundle, installs in _DESKTOP_APPS
             for install in installs
             for root in roots
@@ -119,7 +119,7 @@ def _desktop_candidates(environ: Mapping[str, str], home: Path, tag: str) -> lis
     if tag.endswith("_darwin"):
         apps = [Path("/Applications"), home / "Applications"]
         return [
-            app / bundle / "Contents" / _APP_BIN / tag / product
+            app / bundle / "Contents" / "Resources" / _APP_BIN / tag / product
             for product, bundle, _installs in _DESKTOP_APPS
             for app in apps
         ]

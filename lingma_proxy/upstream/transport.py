@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -41,7 +41,7 @@ class Endpoint:
 
     address: str
     transport: str = WEBSOCKET  # websocket | unix
-    machine_token: str = ""  # sent as Cosy-MachineToken on a WebSocket upgrade (§11.3); never logged
+    machine_token: str = field(default="", repr=False)  # the Cosy-MachineToken of a WebSocket upgrade (§11.3)
     token_path: Path | None = None  # where the token came from, for messages
     family: str = ""  # qodercn | lingma, from the folder its info file was in; "" when unknown
     info_dir: Path | None = None  # the SharedClientCache folder it was found in (attach auto only)

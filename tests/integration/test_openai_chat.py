@@ -23,9 +23,9 @@ INLINE_THINK_REPLY = "Visible answer after inline thinking."
 
 
 @pytest.fixture(scope="module")
-def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
+def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_runtime: str) -> Iterator[Proxy]:
     config = {"lingma": {"simulator": {"scenario": str(SCENARIOS / "api_openai_chat.yaml")}}}
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("openai_chat")), config, dialect=sim_dialect)
+    proxy = start_proxy(Path(tmp_path_factory.mktemp("openai_chat")), config, dialect=sim_runtime)
     yield proxy
     proxy.stop()
 
