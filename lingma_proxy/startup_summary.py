@@ -51,15 +51,15 @@ def dialects_of(instances: Sequence[Instance]) -> str:
 def instance_line(inst: Instance) -> str:
     account = f" (account {inst.account.name})" if inst.account else ""
     runtime = " ".join(part for part in (inst.family, inst.runtime_version) if part)
-    if runtime:
-        account += f" [{runtime}{f' over {inst.transport}' if inst.transport else ''}]"
+    if runtime and inst.transport:
+        runtime += f" over {inst.transport}"
     if inst.logged_in:
         login = f"logged in as {inst.user_name or '(no name)'}"
     elif inst.state == "failed":
         login = inst.last_error or "failed"
     else:
         login = "not logged in"
-    return f"{inst.name}{account}: {inst.state}, {login}"
+    return f"{inst.name}{account}: {inst.state}, {login}" + (f" ({runtime})" if runtime else "")
 
 
 def auth_posture_lines(cfg: Config) -> list[str]:

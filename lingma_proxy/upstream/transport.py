@@ -99,7 +99,7 @@ class WebSocketTransport(Transport):
     async def connect(self, on_data: DataCallback, timeout: float) -> None:
         self._on_data = on_data
         headers = {MACHINE_TOKEN_HEADER: self._token} if self._token else {}
-        request = HTTPRequest(self.address, headers=headers, connect_timeout=timeout, request_timeout=timeout)
+        request = HTTPRequest(self.address, headers=headers, connect_timeout=timeout)
         try:
             self._ws = await asyncio.wait_for(
                 websocket_connect(request, on_message_callback=self._on_message, max_message_size=MAX_MESSAGE_BYTES),

@@ -72,7 +72,9 @@ def test_an_image_in_the_newest_turn_reaches_a_vision_model_through_the_agent_di
     reply = _openai(proxy).chat.completions.create(model=VISION_MODEL, messages=IMAGE_TURN)
     assert reply.choices[0].message.content
     status = proxy.sim_status()
-    assert [(i["mimeType"], i["data_chars"], i["uri"]) for i in status["images"]] == [("image/png", len(PNG), "")]
+    assert [(i["mimeType"], i["data_chars"], i["uri"]) for i in status["images"]] == [
+        ("image/png", len(PNG), "lingma:///agent/file?path=image-1.png")
+    ]
     assert status["images"][0]["requestId"] == status["asks"][-1]["requestId"]
     assert "[image attached]" in _last_question(proxy)
 

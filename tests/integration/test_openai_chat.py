@@ -126,8 +126,10 @@ def test_stop_sequence_cuts_the_text_before_it(client, stream):
     assert reason == "stop"
 
 
-def test_models_list_is_the_simulators_models_with_stable_usable_ids(client):
-    expected = list(dict.fromkeys(m["key"] for models in query_models_result(True).values() for m in models))
+def test_models_list_is_the_simulators_models_with_stable_usable_ids(client, sim_runtime):
+    family = "qodercn" if sim_runtime == "qodercn" else "lingma"
+    listed = query_models_result(True, family)
+    expected = list(dict.fromkeys(m["key"] for models in listed.values() for m in models))
     first = [m.id for m in client.models.list()]
     second = [m.id for m in client.models.list()]
     assert first == expected
