@@ -13,7 +13,7 @@
     models [--account NAME] [--json]
                                    list the model ids requests accept, as /v1/models does
     config [--print-defaults]      print the effective config (secrets redacted), or the built-in defaults
-    probe [--binary PATH|simulator | --attach URL]
+    probe [--binary PATH|simulator | --attach auto|qodercn|lingma|URL]
                                    probe a Lingma's protocol and report what it supports
 
 `python lingma_proxy.py COMMAND --help` describes a command and its options.
@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     target = probe.add_mutually_exclusive_group()
     target.add_argument("--binary", metavar="PATH|simulator", help="the binary to start (default: as configured)")
-    target.add_argument("--attach", metavar="URL", help="a running Lingma's ws:// URL instead of starting one")
+    target.add_argument(
+        "--attach", metavar="WHERE",
+        help="a running runtime instead of starting one: auto, qodercn, lingma, a ws:// URL or unix:///path",
+    )
     return parser
 
 

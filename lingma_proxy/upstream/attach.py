@@ -64,6 +64,8 @@ def resolve_attach(setting: str, home: Path, system: str, environ: Mapping[str, 
         return Endpoint(setting)
     if setting.startswith("unix://"):
         return Endpoint(setting[len("unix://"):], UNIX)
+    if setting not in ("auto", *FAMILIES):
+        raise NoAttachTarget(f"lingma.attach {setting!r} is none of auto, qodercn, lingma, ws://… or unix:///…")
     family = setting if setting in FAMILIES else ""
     folders = [f for f in shared_client_folders(home, system, environ) if not family or f.family == family]
     skipped: list[str] = []
