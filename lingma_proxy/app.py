@@ -105,6 +105,7 @@ def choose_upstream(cfg: Config) -> Upstream:
         "LINGMA_SIM_START_LOGGED_OUT": "1" if sim.start_logged_out else "0",
         "LINGMA_SIM_PASSWORD": sim.password,
         "LINGMA_SIM_DIALECT": sim.dialect,
+        "LINGMA_SIM_FAMILY": sim.family,
         "LINGMA_SIM_MAX_CONCURRENT": str(sim.max_concurrent),
     }
     scenario = sim.scenario or os.environ.get("LINGMA_SIM_SCENARIO", "")
