@@ -13,7 +13,7 @@
     models [--account NAME] [--json]
                                    list the model ids requests accept, as /v1/models does
     config [--print-defaults]      print the effective config (secrets redacted), or the built-in defaults
-    probe [--binary PATH|simulator | --attach URL]
+    probe [--binary PATH|simulator | --attach auto|qodercn|lingma|URL]
                                    probe a Lingma's protocol and report what it supports
     usage [--since 7d] [--by day|model|client|account] [--json|--csv]
                                    what was asked and spent, from the usage ledger
@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     target = probe.add_mutually_exclusive_group()
     target.add_argument("--binary", metavar="PATH|simulator", help="the binary to start (default: as configured)")
-    target.add_argument("--attach", metavar="URL", help="a running Lingma's ws:// URL instead of starting one")
+    target.add_argument(
+        "--attach", metavar="WHERE",
+        help="a running runtime instead of starting one: auto, qodercn, lingma, a ws:// URL or unix:///path",
+    )
     usage = command(
         "usage", "print requests, errors and tokens from the usage ledger, grouped",
         "It reads the ledger (usage.db_path) read-only, so the proxy may be running.",

@@ -96,15 +96,18 @@ def _http_port_of_child(proxy_pid: int, work_dir: Path) -> int:
 def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
                 wait_ready: bool = True, timeout: float = 60.0, dialect: str | None = None,
                 max_open_files: int | None = None) -> Proxy:
-    """`dialect` picks the simulator's chat dialect (classic or acp); the proxy still probes it itself.
+    """`dialect` picks the simulator's chat dialect (classic or acp), or "qodercn": the QoderCN family, which
+    speaks acp (docs/protocol.md §11); the proxy still probes the dialect itself.
     `max_open_files` sets the proxy's RLIMIT_NOFILE, soft and hard, as `ulimit -n` would."""
     port = free_port()
     base: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "log_level": "debug"},
         "lingma": {"binary": "simulator", "work_dir": str(tmp / "instances"), "health_interval_sec": 2.0},
     }
+    family = "qodercn" if dialect == "qodercn" else "lingma"
+    expected_dialect = "acp" if family == "qodercn" else dialect
     if dialect:
-        base["lingma"]["simulator"] = {"dialect": dialect}
+        base["lingma"]["simulator"] = {"dialect": expected_dialect, "family": family}
     cfg = deep_merge(base, config or {})
     cfg_path = tmp / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -121,7 +124,9 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, 
     if wait_ready:
         health = wait_until_ready(proxy, timeout)
         # The proxy probes the dialect itself (lingma.dialect: auto): it must have found the one asked for.
-        assert not dialect or health["upstream"]["dialect"] == dialect, health
+        assert not dialect or health["upstream"]["dialect"] == expected_dialect, health
+        families = {inst["family"] for inst in health["instances"]} - {None}  # some may still be starting
+        assert not dialect or families == {family}, health
     return proxy
 
 

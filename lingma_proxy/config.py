@@ -84,14 +84,15 @@ class SimulatorConfig:
     scenario: str = ""  # path to a scenario YAML; env LINGMA_SIM_SCENARIO also works
     start_logged_out: bool = False
     password: str = field(default="lingma", metadata=SECRET)
-    dialect: str = "classic"  # classic|acp
+    dialect: str = ""  # classic|acp; empty = the family's own (acp for qodercn, else classic)
+    family: str = "lingma"  # lingma|qodercn: serverInfo.name and the model list (docs/protocol.md §11)
     max_concurrent: int = 0  # 0 = unlimited
 
 
 @dataclass
 class LingmaConfig:
     binary: str = "auto"  # auto|simulator|/path/to/Lingma
-    attach: str = "off"  # off|auto|ws://127.0.0.1:PORT
+    attach: str = "off"  # off|auto|qodercn|lingma|ws://127.0.0.1:PORT|unix:///path/to.sock
     work_dir: str = "~/.lingma-proxy/instances"
     startup_timeout: float = 20.0
     rpc_timeout: float = 120.0
@@ -198,7 +199,10 @@ _RULES: dict[str, Rule] = {
     "limits.max_queued": int_at_least(0),
     "limits.response_store_bytes": int_at_least(0),
     "lingma.binary": Rule("auto, simulator or the path of the Lingma binary", bool),
-    "lingma.attach": matching("off, auto or a ws:// URL", r"wss?://[^\s/]+(/\S*)?", "off", "auto"),
+    "lingma.attach": matching(
+        "off, auto, qodercn, lingma, a ws:// URL or unix:///path", r"wss?://[^\s/]+(/\S*)?|unix:///\S+", "off", "auto",
+        "qodercn", "lingma",
+    ),
     "lingma.work_dir": NON_EMPTY,
     "lingma.startup_timeout": POSITIVE,
     "lingma.rpc_timeout": POSITIVE,
@@ -211,7 +215,8 @@ _RULES: dict[str, Rule] = {
     "lingma.health_interval_sec": POSITIVE,
     "lingma.model_aliases.*": NON_EMPTY,
     "lingma.context_windows.*": int_at_least(1),
-    "lingma.simulator.dialect": one_of("classic", "acp"),
+    "lingma.simulator.dialect": matching("classic, acp, or empty for the family's own", "classic|acp", ""),
+    "lingma.simulator.family": one_of("lingma", "qodercn"),
     "lingma.simulator.max_concurrent": int_at_least(0),
     "login.timeout": POSITIVE,
     "login.max_retry": int_at_least(0),

@@ -16,7 +16,9 @@ from .upstream.pool import Instance, Upstream
 def upstream_label(upstream: Upstream) -> str:
     """simulator | binary /path/to/Lingma | attached ws://127.0.0.1:PORT/ | attached (auto: ...)"""
     if upstream.attach == "auto":
-        return "attached (auto: the Lingma an IDE runs, found through its .info file)"
+        return "attached (auto: the QoderCN or Lingma an IDE or the desktop app runs, found through its .info file)"
+    if upstream.attach in ("qodercn", "lingma"):
+        return f"attached ({upstream.attach}: the one an IDE or the desktop app runs, found through its .info file)"
     if upstream.attach:
         return f"attached {upstream.attach}"
     if upstream.kind == "simulator":
@@ -48,13 +50,16 @@ def dialects_of(instances: Sequence[Instance]) -> str:
 
 def instance_line(inst: Instance) -> str:
     account = f" (account {inst.account.name})" if inst.account else ""
+    runtime = " ".join(part for part in (inst.family, inst.runtime_version) if part)
+    if runtime and inst.transport:
+        runtime += f" over {inst.transport}"
     if inst.logged_in:
         login = f"logged in as {inst.user_name or '(no name)'}"
     elif inst.state == "failed":
         login = inst.last_error or "failed"
     else:
         login = "not logged in"
-    return f"{inst.name}{account}: {inst.state}, {login}"
+    return f"{inst.name}{account}: {inst.state}, {login}" + (f" ({runtime})" if runtime else "")
 
 
 def auth_posture_lines(cfg: Config) -> list[str]:

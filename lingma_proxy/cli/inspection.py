@@ -65,7 +65,8 @@ async def inspect_account(cfg: Config, account_name: str | None, say: Callable[[
                 if inst.client is None:
                     raise InspectionFailed(f"no usable Lingma: {inst.last_error}")
                 dialect, version = inst.client.dialect_name, _version(inst.client.server_info)
-                say(f"instance: {inst.name} is up: {dialect} dialect, version {version}")
+                transport = inst.client.transport
+                say(f"instance: {inst.name} is up: {dialect} dialect, version {version}, {transport} transport")
                 if not inst.logged_in:
                     say("login: not logged in")
                     raise InspectionFailed(f"not logged in ({_login_hint(account, upstream)})")

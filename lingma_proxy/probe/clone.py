@@ -31,7 +31,10 @@ async def check_clone(target: Target, state: ProbeState) -> CheckResult:
     process = await target.spawn(clone_dir, "probe-clone")
     try:
         client = await connect_client(
-            process.url, rpc_timeout=state.rpc_timeout, dialect_setting=state.dialect, workspace=state.workspace
+            target.endpoint_of(process),
+            rpc_timeout=state.rpc_timeout,
+            dialect_setting=state.dialect,
+            workspace=state.workspace,
         )
         try:
             status = await client.auth_status()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -11,15 +12,30 @@ from lingma_proxy.redact import MASK, is_secret_key
 from lingma_proxy.upstream.client import DEFAULT_PROBE_TIMEOUT_SEC, connect_client, initialize_params
 from lingma_proxy.upstream.dialects import CONTROL_TIMEOUT_SEC, acp_try_session
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
+from lingma_proxy.upstream.transport import WEBSOCKET, Endpoint
 
 # auth/status fields whose values identify the user or grant access: shown by length only (§4).
 IDENTITY_KEYS = ("name", "id", "accountId", "token", "refreshToken")
 MIN_REDACTED_CHARS = 4  # shorter values would mask ordinary words all over the report
 
 
+async def _token_fact(endpoint: Endpoint) -> str:
+    """Whether the Cosy-MachineToken header is needed here (§11.3): try once without it. Never shows the token."""
+    if not endpoint.machine_token:
+        return "machine token: none beside the info file; connected without one"
+    if endpoint.transport != WEBSOCKET:
+        return f"machine token: present, not used (a {endpoint.transport} socket has no upgrade headers)"
+    try:
+        rpc = await RpcConnection.connect(dataclasses.replace(endpoint, machine_token=""), CONTROL_TIMEOUT_SEC)
+    except (ConnectionLost, RpcTimeout):
+        return "machine token: NEEDED (refused without the Cosy-MachineToken header, accepted with it)"
+    rpc.close()
+    return "machine token: present but not needed (accepted without the header too)"
+
+
 async def check_handshake(state: ProbeState) -> CheckResult:
     """On a connection of its own: initialize, then `initialized`, then whether the next call still gets answered."""
-    rpc = await RpcConnection.connect(state.url, CONTROL_TIMEOUT_SEC)
+    rpc = await RpcConnection.connect(state.endpoint, CONTROL_TIMEOUT_SEC)
     stray_errors: list[dict] = []
 
     def keep_stray_error(message: dict) -> None:
@@ -40,6 +56,9 @@ async def check_handshake(state: ProbeState) -> CheckResult:
         state.session_new_fact = await _session_new_fact(rpc, str(state.workspace))
     finally:
         rpc.close()
+    facts.append(f"transport: {rpc.transport}")
+    state.token_fact = await _token_fact(state.endpoint)
+    facts.append(state.token_fact)
     return CheckResult(1, "handshake", PASS if tolerated else FAIL, facts)
 
 
@@ -74,11 +93,12 @@ async def check_dialect(state: ProbeState) -> CheckResult:
     """The client's own dialect probe (lingma.dialect auto), timed; its connection serves the later checks."""
     started = time.monotonic()
     client = await connect_client(
-        state.url, rpc_timeout=state.rpc_timeout, dialect_setting="auto", workspace=state.workspace
+        state.endpoint, rpc_timeout=state.rpc_timeout, dialect_setting="auto", workspace=state.workspace
     )
     took = elapsed_ms(started)
     client.rpc.add_observer(state.tap)
     state.client, state.dialect = client, client.dialect_name
+    state.family, state.runtime_version, state.transport = client.family, client.runtime_version, client.transport
     how = "chat/ask" if state.dialect == "classic" else "session/new + session/prompt"
     facts = [
         f"dialect: {state.dialect} ({how})",

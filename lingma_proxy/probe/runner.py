@@ -17,6 +17,7 @@ from lingma_proxy.probe.report import FAIL, SKIP, CheckResult, header_lines, ren
 from lingma_proxy.probe.state import ProbeState
 from lingma_proxy.probe.target import Target, choose_target, describe
 from lingma_proxy.redact import Redactor
+from lingma_proxy.upstream.attach import NoAttachTarget
 from lingma_proxy.upstream.dialects import CONTROL_TIMEOUT_SEC
 from lingma_proxy.upstream.process import LingmaStartError
 
@@ -99,10 +100,11 @@ async def _probe(target: Target, state: ProbeState) -> list[CheckResult]:
     steps = _steps(target)
     try:
         await target.start()
-    except LingmaStartError as err:
-        failed = CheckResult(1, "handshake", FAIL, [f"Lingma did not start: {err}"])
-        return [failed, *(CheckResult(s.number, s.name, SKIP, ["Lingma did not start"]) for s in steps[1:])]
-    state.url = target.url
+    except (LingmaStartError, NoAttachTarget) as err:
+        why = "nothing to attach to" if isinstance(err, NoAttachTarget) else "Lingma did not start"
+        failed = CheckResult(1, "handshake", FAIL, [f"{why}: {err}"])
+        return [failed, *(CheckResult(s.number, s.name, SKIP, [why]) for s in steps[1:])]
+    state.endpoint = target.endpoint
     results = []
     for step in steps:
         if step.number == 9:
@@ -122,11 +124,17 @@ async def run_probe(cfg: Config, binary: str | None, attach: str | None) -> int:
         print(redactor.redact(f"probe: cannot find the Lingma to probe: {err.message}"))
         return 1
     target = Target(cfg, upstream, redactor)
-    state = ProbeState(cfg, "", target.workspace, redactor)
+    state = ProbeState(cfg, target.endpoint, target.workspace, redactor)
     try:
         results = await _probe(target, state)
     finally:
         await target.close()
-    header = header_lines(describe(upstream), target.work_note, state.dialect, cfg.source)
+    runtime = [
+        f"  runtime:      {' '.join(filter(None, (state.family, state.runtime_version))) or '(unknown)'}",
+        f"  transport:    {state.transport or '(unknown)'}",
+        f"  info file:    {target.info_note()}",
+        f"  {state.token_fact}",
+    ]
+    header = header_lines(describe(upstream), target.work_note, state.dialect, cfg.source) + runtime
     print(render(header, results, redactor))
     return 1 if any(result.status == FAIL for result in results) else 0

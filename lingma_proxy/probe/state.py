@@ -11,6 +11,7 @@ from lingma_proxy.probe.chats import ChatRun
 from lingma_proxy.probe.traffic import Tap
 from lingma_proxy.redact import Redactor
 from lingma_proxy.upstream.client import LingmaClient
+from lingma_proxy.upstream.transport import Endpoint
 
 CHAT_IDLE_TIMEOUT_SEC = 60.0  # a chat silent this long has failed, whatever lingma.rpc_timeout allows
 QUOTE_CHARS = 80
@@ -19,12 +20,16 @@ QUOTE_CHARS = 80
 @dataclass
 class ProbeState:
     cfg: Config
-    url: str
+    endpoint: Endpoint
     workspace: Path  # an empty dir sent as rootUri, so a real Lingma has nothing of the user's to index
     redactor: Redactor
     tap: Tap = field(default_factory=Tap)
     client: LingmaClient | None = None
     dialect: str = ""
+    family: str = ""  # serverInfo.name, else the info file's folder (§11)
+    runtime_version: str = ""
+    transport: str = ""  # websocket | unix
+    token_fact: str = "machine token: not tried (no connection)"
     session_new_fact: str = "session/new: not tried (the handshake failed)"
     logged_in: bool = False
     model_key: str = ""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,10 +19,11 @@ from lingma_proxy.config import Config
 from lingma_proxy.login.bundles import REQUIRED_FILES, BundleError, clone_work_dir
 from lingma_proxy.probe.report import home_relative
 from lingma_proxy.redact import Redactor
+from lingma_proxy.upstream.attach import resolve_attach, spawned_endpoint
 from lingma_proxy.upstream.choice import choose_upstream
-from lingma_proxy.upstream.discovery import attach_url
 from lingma_proxy.upstream.pool import Upstream, plan_instances
 from lingma_proxy.upstream.process import LingmaProcess, free_port
+from lingma_proxy.upstream.transport import Endpoint
 
 
 def choose_target(cfg: Config, binary: str | None, attach: str | None) -> Upstream:
@@ -44,7 +47,7 @@ def describe(upstream: Upstream) -> str:
 
 
 class Target:
-    """The Lingma under probe: an attached URL, or a private child this probe starts and stops."""
+    """The Lingma under probe: an attached runtime, or a private child this probe starts and stops."""
 
     def __init__(self, cfg: Config, upstream: Upstream, redactor: Redactor) -> None:
         self.cfg = cfg
@@ -55,17 +58,25 @@ class Target:
         self.work_dir = self.root / "instance"
         self.work_note = "the attached Lingma's own"
         self.process: LingmaProcess | None = None
+        self.endpoint = Endpoint("")  # set by start()
 
     @property
     def attached(self) -> bool:
         return bool(self.upstream.attach)
 
-    @property
-    def url(self) -> str:
-        if self.attached:
-            return attach_url(self.upstream.attach, Path.home())
-        assert self.process is not None
-        return self.process.url
+    def endpoint_of(self, process: LingmaProcess) -> Endpoint:
+        endpoint = spawned_endpoint(process.url, process.work_dir, Path.home())
+        if endpoint.machine_token:
+            self.redactor.add(endpoint.machine_token)  # §11.3: never in the report
+        return endpoint
+
+    def info_note(self) -> str:
+        """Which info-file folder attach used (§11.1), for the report's header."""
+        if not self.attached:
+            return "none (the probe started its own instance)"
+        if self.endpoint.info_dir is None:
+            return f"none (lingma.attach names it: {self.endpoint})"
+        return f"{home_relative(self.endpoint.info_dir)} ({self.endpoint.family or 'unknown'} folder)"
 
     def seed_work_dir(self) -> None:
         # The first instance the server would run when it starts its own (not attached), by the pool's own plan.
@@ -99,11 +110,17 @@ class Target:
         return process
 
     async def start(self) -> None:
-        """Start the private instance (LingmaStartError when it will not); nothing to start when attached."""
+        """Start the private instance (LingmaStartError when it will not), or find the one to attach to
+        (NoAttachTarget when there is none)."""
         self.workspace.mkdir()
-        if not self.attached:
+        if self.attached:
+            self.endpoint = resolve_attach(self.upstream.attach, Path.home(), platform.system(), os.environ)
+            if self.endpoint.machine_token:
+                self.redactor.add(self.endpoint.machine_token)
+        else:
             self.seed_work_dir()
             self.process = await self.spawn(self.work_dir, "probe")
+            self.endpoint = self.endpoint_of(self.process)
 
     async def stop(self) -> None:
         """Stop the private instance; an attached Lingma is never stopped."""

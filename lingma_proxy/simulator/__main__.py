@@ -1,6 +1,9 @@
 """Command line, identical to the real binary's (docs/protocol.md §1):
 
     python -m lingma_proxy.simulator start --transportType=websocket --workDir=D --socketPort=P --httpPort=H
+
+`--transportType=unix` (simulator-only) listens on a Unix socket in the work dir instead of --socketPort and
+names it as `ipcServerPath` in `.info.json` (§11.2).
     python -m lingma_proxy.simulator version
     python -m lingma_proxy.simulator status -o json --workDir D
 """
@@ -16,7 +19,7 @@ from pathlib import Path
 import ujson
 
 from lingma_proxy.simulator.app import Simulator
-from lingma_proxy.simulator.settings import DIALECTS, SIM_VERSION, settings_from
+from lingma_proxy.simulator.settings import DIALECTS, SIM_VERSION, TRANSPORTS, settings_from
 from lingma_proxy.simulator.state import WorkDir
 
 log = logging.getLogger("lingma.sim")
@@ -25,8 +28,8 @@ log = logging.getLogger("lingma.sim")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lingma-simulator", description="A stand-in for the Lingma binary.")
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("start", help="serve JSON-RPC over a WebSocket")
-    start.add_argument("--transportType", default="websocket", choices=["websocket"])
+    start = commands.add_parser("start", help="serve JSON-RPC over a WebSocket (or a Unix socket)")
+    start.add_argument("--transportType", default="websocket", choices=TRANSPORTS)
     start.add_argument("--workDir", required=True)
     start.add_argument("--socketPort", type=int, default=37010)
     start.add_argument("--httpPort", type=int, default=37510)

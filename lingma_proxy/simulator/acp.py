@@ -29,11 +29,11 @@ def prompt_text(prompt: Any) -> str:
     return "\n".join(str(text) for text in texts)
 
 
-def prompt_images(prompt: list[Any], model: str) -> list[dict[str, str]]:
+def prompt_images(prompt: list[Any], model: str, family: str) -> list[dict[str, str]]:
     """The image parts of a prompt, each with a mimeType and its bytes or a uri; only a vision model takes
     them (a simulator choice: how the real runtime refuses is unverified)."""
     images = [part for part in prompt if isinstance(part, dict) and part.get("type") == "image"]
-    if images and not is_vision_model(model):
+    if images and not is_vision_model(model, family):
         raise RpcError(-32603, f"model {model} does not support image input")
     for part in images:
         if not part.get("mimeType") or not (part.get("data") or part.get("uri")):
@@ -98,8 +98,9 @@ class AcpSink:
 
 
 class AcpMethods:
-    def __init__(self, engine: ChatEngine, sessions: SessionStore, stats: SimStats) -> None:
+    def __init__(self, engine: ChatEngine, sessions: SessionStore, stats: SimStats, family: str) -> None:
         self._engine = engine
+        self._family = family
         self._sessions = sessions
         self._stats = stats
         self._models: dict[str, str] = {}  # sessionId → model key set by session/set_model
@@ -141,7 +142,7 @@ class AcpMethods:
         if not self._models[session_id]:
             raise RpcError(-32603, "model key is empty")
         question = prompt_text(params.get("prompt"))
-        for image in prompt_images(params["prompt"], self._models[session_id]):
+        for image in prompt_images(params["prompt"], self._models[session_id], self._family):
             self._stats.record_image(request_id, image["mimeType"], image["data"], image["uri"])
         ask = Ask(
             request_id=request_id,

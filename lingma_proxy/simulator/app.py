@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from tornado.web import Application
@@ -16,7 +17,7 @@ from lingma_proxy.simulator.chat import ChatEngine
 from lingma_proxy.simulator.classic import ClassicMethods
 from lingma_proxy.simulator.login_page import LoginCallbackHandler, LoginPageHandler
 from lingma_proxy.simulator.scenario import Scenario
-from lingma_proxy.simulator.server import make_socket_app
+from lingma_proxy.simulator.server import Services, make_socket_app, serve_unix_socket
 from lingma_proxy.simulator.sessions import SessionStore
 from lingma_proxy.simulator.settings import SimSettings
 from lingma_proxy.simulator.state import DEMO_USERNAME, UserRecord, WorkDir
@@ -37,9 +38,11 @@ class Simulator:
         self.auth = Auth(self.work_dir, settings.http_port, settings.password)
         scenario = Scenario(settings.scenario_path)
         self.engine = ChatEngine(self.stats, self.sessions, scenario, self.auth, settings.max_concurrent)
-        self.methods = ClassicMethods(self.auth, self.work_dir, self.engine, self.sessions, scenario).table()
+        self.methods = ClassicMethods(
+            self.auth, self.work_dir, self.engine, self.sessions, scenario, settings.family
+        ).table()
         if settings.dialect == "acp":
-            self.methods.update(AcpMethods(self.engine, self.sessions, self.stats).table())
+            self.methods.update(AcpMethods(self.engine, self.sessions, self.stats, settings.family).table())
 
     def prepare_work_dir(self) -> None:
         """A fresh work dir starts logged in as the demo user (unless told otherwise); an old one keeps its state."""
@@ -54,6 +57,8 @@ class Simulator:
         user = self.auth.user()
         return {
             "dialect": self.settings.dialect,
+            "family": self.settings.family,
+            "transport": self.settings.transport,
             "logged_in": user is not None,
             "username": user.name if user else "",
             **self.stats.snapshot(),
@@ -72,20 +77,42 @@ class Simulator:
             ]
         )
 
+    def services(self) -> Services:
+        token = self.work_dir.new_machine_token() if self.settings.require_machine_token else ""
+        settings = self.settings
+        return Services(
+            self.methods, self.engine, self.stats, settings.dialect, settings.family, settings.ack_timeout_sec, token
+        )
+
+    async def _listen(self, services: Services) -> tuple[str, Callable[[], None]]:
+        """Open the RPC listener and advertise it in .info.json; returns where it is and how to close it."""
+        if self.settings.transport == "unix":
+            path = self.work_dir.socket_path(self.settings.family)
+            unix_server = await serve_unix_socket(path, services)
+            self.work_dir.write_info(0, os.getpid(), str(path))
+
+            def close() -> None:
+                unix_server.close()
+                path.unlink(missing_ok=True)
+
+            return f"unix://{path}", close
+        socket_server = make_socket_app(services).listen(self.settings.socket_port, address=LOOPBACK)
+        self.work_dir.write_info(self.settings.socket_port, os.getpid())
+        return f"ws://{LOOPBACK}:{self.settings.socket_port}", socket_server.stop
+
     async def serve(self) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        socket_app = make_socket_app(
-            self.methods, self.engine, self.stats, self.settings.dialect, self.settings.ack_timeout_sec
-        )
-        socket_server = socket_app.listen(self.settings.socket_port, address=LOOPBACK)
         http_server = self.http_app().listen(self.settings.http_port, address=LOOPBACK)
-        self.work_dir.write_info(self.settings.socket_port, os.getpid())
-        log.info("dialect %s, login page on http://%s:%d", self.settings.dialect, LOOPBACK, self.settings.http_port)
-        print(f"lingma simulator listening on ws://{LOOPBACK}:{self.settings.socket_port}", flush=True)
+        where, close = await self._listen(self.services())
+        log.info(
+            "%s, dialect %s, login page on http://%s:%d",
+            self.settings.family, self.settings.dialect, LOOPBACK, self.settings.http_port,
+        )
+        print(f"lingma simulator listening on {where}", flush=True)
         await stop.wait()
         log.info("stopping on signal")
-        socket_server.stop()
+        close()
         http_server.stop()

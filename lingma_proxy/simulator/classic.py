@@ -115,9 +115,16 @@ class ClassicSink:
 
 class ClassicMethods:
     def __init__(
-        self, auth: Auth, work_dir: WorkDir, engine: ChatEngine, sessions: SessionStore, scenario: Scenario
+        self,
+        auth: Auth,
+        work_dir: WorkDir,
+        engine: ChatEngine,
+        sessions: SessionStore,
+        scenario: Scenario,
+        family: str = "lingma",
     ) -> None:
         self._auth = auth
+        self._family = family  # whose model list to serve
         self._work_dir = work_dir
         self._engine = engine
         self._sessions = sessions
@@ -149,7 +156,7 @@ class ClassicMethods:
         return {}
 
     async def query_models(self, params: dict[str, Any], peer: Peer) -> Any:
-        return query_models_result(self._auth.user() is not None)
+        return query_models_result(self._auth.user() is not None, self._family)
 
     async def get_endpoint(self, params: dict[str, Any], peer: Peer) -> Any:
         return {"endpoint": self._work_dir.endpoint()}

@@ -7,7 +7,7 @@ from typing import Any
 SCENES = ("assistant", "chat", "developer", "inline", "quest")
 
 # (key, displayName, isReasoning, isVl), real keys as seen in captures.
-_MODELS = (
+_LINGMA_MODELS = (
     ("auto", "Auto", False, False),
     ("org_auto", "Org Auto", False, False),
     ("dashscope_qwen3_coder", "Qwen3-Coder", False, False),
@@ -18,11 +18,27 @@ _MODELS = (
     ("q35model", "Qwen3.5", False, True),
 )
 
-_INLINE_KEYS = ("auto", "dashscope_qwen3_coder")
+# QoderCN's 2026 keys and display names (docs/protocol.md §11.9). Which of them take images, or reason, is
+# not reported: isVl on qmodel (Qwen3.7-Plus) and isReasoning on dmodel are simulator choices.
+_QODERCN_MODELS = (
+    ("auto", "Auto", False, False),
+    ("qmodel_38max", "Qwen3.8-Max", False, False),
+    ("qfmodel", "Qwen3.8-Flash", False, False),
+    ("qmodel_latest", "Qwen3.7-Max", False, False),
+    ("qmodel", "Qwen3.7-Plus", False, True),
+    ("q36fmodel", "Qwen3.6-Flash", False, False),
+    ("kmodel", "Kimi-K2.6", False, False),
+    ("mmodel", "MiniMax-M2.7", False, False),
+    ("gm51model", "GLM-5.1", False, False),
+    ("dmodel", "DeepSeek-V4-Pro", True, False),
+    ("dfmodel", "DeepSeek-V4-Flash", False, False),
+)
+_CATALOGS = {"lingma": _LINGMA_MODELS, "qodercn": _QODERCN_MODELS}
+_INLINE_KEYS = ("auto", "dashscope_qwen3_coder", "qfmodel")
 
 
-def is_vision_model(key: str) -> bool:
-    return any(model[0] == key and model[3] for model in _MODELS)
+def is_vision_model(key: str, family: str = "lingma") -> bool:
+    return any(model[0] == key and model[3] for model in _CATALOGS[family])
 
 
 def _entry(key: str, display_name: str, is_reasoning: bool, is_vl: bool) -> dict[str, Any]:
@@ -39,11 +55,11 @@ def _entry(key: str, display_name: str, is_reasoning: bool, is_vl: bool) -> dict
     }
 
 
-def query_models_result(logged_in: bool) -> dict[str, list[dict[str, Any]]]:
+def query_models_result(logged_in: bool, family: str = "lingma") -> dict[str, list[dict[str, Any]]]:
     if not logged_in:
         return {}
     result = {}
     for scene in SCENES:
-        models = [m for m in _MODELS if scene != "inline" or m[0] in _INLINE_KEYS]
+        models = [m for m in _CATALOGS[family] if scene != "inline" or m[0] in _INLINE_KEYS]
         result[scene] = [_entry(*model) for model in models]
     return result

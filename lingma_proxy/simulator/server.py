@@ -1,25 +1,31 @@
-"""The JSON-RPC WebSocket endpoint (any path): framing, the handshake gate and method dispatch (§2, §3)."""
+"""The JSON-RPC endpoints: a WebSocket (any path), or a Unix socket (§11.2); framing, the handshake gate and
+method dispatch (§2, §3), and the machine-token check on the upgrade (§11.3)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tornado.web import Application
+from tornado.web import Application, HTTPError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lingma_proxy.framing import FrameDecoder, FramingError
 from lingma_proxy.simulator.chat import ChatEngine
 from lingma_proxy.simulator.classic import Handler
 from lingma_proxy.simulator.peer import Peer, RpcError
-from lingma_proxy.simulator.settings import SIM_DESKTOP_VERSION, SIM_VERSION
+from lingma_proxy.simulator.settings import SIM_DESKTOP_VERSION, SIM_QODERCN_VERSION, SIM_VERSION
 from lingma_proxy.simulator.stats import SimStats
+from lingma_proxy.upstream.transport import MACHINE_TOKEN_HEADER
 
 log = logging.getLogger("lingma.sim")
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+_READ_CHUNK = 256 * 1024
 _FRAME_PREFIX = "content-length"
 _CAPABILITIES = {
     "textDocumentSync": {"openClose": True, "change": 2},
@@ -32,42 +38,54 @@ def _starts_a_frame(text: str) -> bool:
     return bool(text) and _FRAME_PREFIX.startswith(text[: len(_FRAME_PREFIX)].lower())
 
 
-def initialize_result(dialect: str) -> dict[str, Any]:
-    version = SIM_DESKTOP_VERSION if dialect == "acp" else SIM_VERSION
-    result: dict[str, Any] = {"serverInfo": {"name": "lingma", "version": version}, "capabilities": _CAPABILITIES}
+def initialize_result(dialect: str, family: str = "lingma") -> dict[str, Any]:
+    if family == "qodercn":
+        version = SIM_QODERCN_VERSION
+    else:
+        version = SIM_DESKTOP_VERSION if dialect == "acp" else SIM_VERSION
+    result: dict[str, Any] = {"serverInfo": {"name": family, "version": version}, "capabilities": _CAPABILITIES}
     if dialect == "acp":
         result["protocolVersion"] = 1
         result["agentCapabilities"] = {"loadSession": False, "promptCapabilities": {"image": True}}
     return result
 
 
-class RpcSocket(WebSocketHandler):
-    def initialize(  # type: ignore[override]
-        self, methods: dict[str, Handler], engine: ChatEngine, stats: SimStats, dialect: str, ack_timeout_sec: float
-    ) -> None:
-        self._methods = methods
-        self._engine = engine
-        self._dialect = dialect
-        self._stats = stats
+@dataclass(frozen=True)
+class Services:
+    """What every connection shares, whichever transport carries it."""
+
+    methods: dict[str, Handler]
+    engine: ChatEngine
+    stats: SimStats
+    dialect: str
+    family: str
+    ack_timeout_sec: float
+    machine_token: str = ""  # "" accepts any WebSocket upgrade; else it must carry this Cosy-MachineToken (§11.3)
+
+
+class Connection:
+    """One client's JSON-RPC session on any transport: framing, the handshake gate and method dispatch."""
+
+    def __init__(self, send_text: Callable[[str], Awaitable[None]], services: Services) -> None:
+        self._services = services
+        self._methods = services.methods
+        self._stats = services.stats
         self._decoder = FrameDecoder()
-        self._peer = Peer(self._write, stats, ack_timeout_sec)
+        self._peer = Peer(send_text, services.stats, services.ack_timeout_sec)
         self._initialized = False
         self._calls: set[asyncio.Task[None]] = set()  # running dispatches, kept alive until they finish
 
-    def check_origin(self, origin: str) -> bool:
-        return True
+    @property
+    def closed(self) -> bool:
+        return self._peer.closed
 
-    def open(self, *args: str) -> None:
-        # Small frames must not wait ~40 ms for a delayed TCP ack (Nagle).
-        self.set_nodelay(True)
-        log.info("client connected from %s", self.request.remote_ip)
-
-    def on_close(self) -> None:
+    def close(self) -> None:
         log.info("client disconnected")
         self._peer.close()
-        self._engine.stop_owned_by(self._peer)
+        self._services.engine.stop_owned_by(self._peer)
 
-    def on_message(self, message: str | bytes) -> None:
+    def feed(self, message: str | bytes) -> None:
+        """A WebSocket message, or a chunk of the Unix socket's byte stream."""
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
         if not self._decoder.pending_bytes and not _starts_a_frame(text):
             log.warning("Unknown message header")
@@ -114,20 +132,74 @@ class RpcSocket(WebSocketHandler):
         if method == "initialize":
             self._stats.record_workspace(params.get("rootUri"))
             self._initialized = True
-            return initialize_result(self._dialect)
+            return initialize_result(self._services.dialect, self._services.family)
         if not self._initialized:
             raise RpcError(-32002, "server not initialized")
         return await self._methods[method](params, self._peer)
 
+
+class RpcSocket(WebSocketHandler):
+    def initialize(self, services: Services) -> None:  # type: ignore[override]
+        self._token = services.machine_token
+        self._conn = Connection(self._write, services)
+
+    def check_origin(self, origin: str) -> bool:
+        return True
+
+    def prepare(self) -> None:
+        # Before the upgrade, as QoderCN's sidecar does (§11.3); the value is compared, never logged.
+        if self._token and not hmac.compare_digest(self.request.headers.get(MACHINE_TOKEN_HEADER, ""), self._token):
+            log.warning("refused a connection without a valid %s header", MACHINE_TOKEN_HEADER)
+            raise HTTPError(403)
+
+    def open(self, *args: str) -> None:
+        # Small frames must not wait ~40 ms for a delayed TCP ack (Nagle).
+        self.set_nodelay(True)
+        log.info("client connected from %s", self.request.remote_ip)
+
+    def on_close(self) -> None:
+        self._conn.close()
+
+    def on_message(self, message: str | bytes) -> None:
+        self._conn.feed(message)
+
     def _write(self, text: str) -> Awaitable[None]:
         """Queue one frame now (so frames keep their order); the returned wait never raises on a hang-up."""
-        if self._peer.closed:
+        if self._conn.closed:
             return _closed()
         try:
             written = self.write_message(text)
         except WebSocketClosedError:
             return _closed()
         return asyncio.ensure_future(_ignore_hang_up(written))
+
+
+async def serve_unix_socket(path: Path, services: Services) -> asyncio.Server:
+    """The same frames straight on a Unix socket's byte stream (§11.2); no upgrade, so no token header."""
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        log.info("client connected on %s", path)
+
+        def send_text(text: str) -> Awaitable[None]:
+            if writer.is_closing():
+                return _closed()
+            writer.write(text.encode("utf-8"))
+            return asyncio.ensure_future(_ignore_hang_up(writer.drain()))
+
+        conn = Connection(send_text, services)
+        try:
+            while chunk := await reader.read(_READ_CHUNK):
+                conn.feed(chunk)
+        except ConnectionError:
+            pass
+        finally:
+            conn.close()
+            writer.close()
+
+    path.unlink(missing_ok=True)  # a socket file left by an instance that was killed
+    server = await asyncio.start_unix_server(on_client, path=str(path), limit=_READ_CHUNK)
+    path.chmod(0o600)  # connecting needs write access: the owner only, whatever the umask (§11.2)
+    return server
 
 
 def _closed() -> asyncio.Future[None]:
@@ -139,18 +211,9 @@ def _closed() -> asyncio.Future[None]:
 async def _ignore_hang_up(written: Awaitable[None]) -> None:
     try:
         await written
-    except WebSocketClosedError:
-        pass  # on_close stops this client's streams
+    except (WebSocketClosedError, ConnectionError):
+        pass  # closing the connection stops this client's streams
 
 
-def make_socket_app(
-    methods: dict[str, Handler], engine: ChatEngine, stats: SimStats, dialect: str, ack_timeout_sec: float
-) -> Application:
-    route_args = {
-        "methods": methods,
-        "engine": engine,
-        "stats": stats,
-        "dialect": dialect,
-        "ack_timeout_sec": ack_timeout_sec,
-    }
-    return Application([(r"/.*", RpcSocket, route_args)], websocket_max_message_size=MAX_MESSAGE_BYTES)
+def make_socket_app(services: Services) -> Application:
+    return Application([(r"/.*", RpcSocket, {"services": services})], websocket_max_message_size=MAX_MESSAGE_BYTES)

@@ -13,7 +13,10 @@ from pathlib import Path
 
 SIM_VERSION = "2.11.1-sim"  # the plugin binary's line (classic dialect)
 SIM_DESKTOP_VERSION = "0.7.0-sim"  # the desktop app's runtime reports 0.7.x (agent dialect, §3)
+SIM_QODERCN_VERSION = "0.4.3-sim"  # Qoder CN desktop 0.4.3 is the newest release public sources name (§11)
 DIALECTS = ("classic", "acp")
+FAMILIES = ("lingma", "qodercn")  # serverInfo.name (§3, §11)
+TRANSPORTS = ("websocket", "unix")  # unix is simulator-only on the command line (§11.2)
 RPC_TIMEOUT_SEC = 120.0  # how long a native tool call waits for its result, as the real binary's RPC timeout
 
 
@@ -23,6 +26,9 @@ class SimSettings:
     socket_port: int
     http_port: int
     dialect: str = "classic"
+    family: str = "lingma"
+    transport: str = "websocket"
+    require_machine_token: bool = False  # refuse WebSocket upgrades without the right Cosy-MachineToken (§11.3)
     scenario_path: str = ""
     start_logged_out: bool = False
     password: str = "lingma"
@@ -36,8 +42,14 @@ def _env_flag(name: str) -> bool:
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
-    """Combine the parsed `start` flags with the LINGMA_SIM_* environment; the flag wins for the dialect."""
-    dialect = (args.dialect or os.environ.get("LINGMA_SIM_DIALECT", "") or "classic").strip().lower()
+    """Combine the parsed `start` flags with the LINGMA_SIM_* environment; the flag wins for the dialect.
+
+    QoderCN is a desktop runtime, so that family speaks the agent dialect unless told otherwise (§9, §11)."""
+    family = (os.environ.get("LINGMA_SIM_FAMILY", "") or "lingma").strip().lower()
+    if family not in FAMILIES:
+        raise SystemExit(f"unknown family {family!r}: expected lingma or qodercn")
+    family_dialect = "acp" if family == "qodercn" else "classic"
+    dialect = (args.dialect or os.environ.get("LINGMA_SIM_DIALECT", "") or family_dialect).strip().lower()
     if dialect not in DIALECTS:
         raise SystemExit(f"unknown dialect {dialect!r}: expected classic or acp")
     return SimSettings(
@@ -45,6 +57,9 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         socket_port=args.socketPort,
         http_port=args.httpPort,
         dialect=dialect,
+        family=family,
+        transport=args.transportType,
+        require_machine_token=_env_flag("LINGMA_SIM_REQUIRE_MACHINE_TOKEN"),
         scenario_path=os.environ.get("LINGMA_SIM_SCENARIO", ""),
         start_logged_out=_env_flag("LINGMA_SIM_START_LOGGED_OUT"),
         password=os.environ.get("LINGMA_SIM_PASSWORD", "lingma"),

@@ -4,7 +4,9 @@
 - `cache/user`: the logged-in user; logged in means this file exists.
   Known simulator difference: real Lingma stores base64 of AES-128-CBC over the JSON (key = IV =
   the first 16 bytes of the machine id); the simulator stores plain base64 of the JSON.
-- `.info.json`: `{websocketPort, pid, ipcServerPath}`.
+- `.info.json`: `{websocketPort, pid, ipcServerPath}`; `ipcServerPath` is the Unix socket with
+  `--transportType=unix`, and then `websocketPort` is 0.
+- `cache/machine_token.json`: `{token, type, updateAt}`, when the simulator requires the token (§11.3).
 - `config.json`: the endpoint set by `config/updateEndpoint` (where the real binary keeps it is unknown).
 - `logs/lingma.log`: the log.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -90,9 +93,25 @@ class WorkDir:
     def delete_user(self) -> None:
         self._user_path.unlink(missing_ok=True)
 
-    def write_info(self, websocket_port: int, pid: int) -> None:
-        info = {"websocketPort": websocket_port, "pid": pid, "ipcServerPath": ""}
+    def write_info(self, websocket_port: int, pid: int, ipc_path: str = "") -> None:
+        info = {"websocketPort": websocket_port, "pid": pid, "ipcServerPath": ipc_path}
         (self.root / ".info.json").write_text(ujson.dumps(info), encoding="utf-8")
+
+    def socket_path(self, family: str) -> Path:
+        """Inside the work dir (0700), so only its owner can connect; named as §11.2's socket files are."""
+        return self.root / f"{family}.sock"
+
+    def new_machine_token(self) -> str:
+        """A fresh token in cache/machine_token.json (0600), as QoderCN keeps it (§11.3)."""
+        token = secrets.token_hex(32)
+        record = {"token": token, "type": "machine", "updateAt": int(time.time() * 1000)}
+        path = self.root / "cache" / "machine_token.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(ujson.dumps(record))
+        return token
 
     def endpoint(self) -> str:
         try:

@@ -32,13 +32,14 @@ def choose_upstream(cfg: Config) -> Upstream:
             "!! lingma.binary: /path/to/Lingma in config.yaml (or LINGMA_BINARY), or lingma.attach: auto.\n" + "!" * 78
         )
     sim = lingma.simulator
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {
         # `python -m lingma_proxy.simulator` must import this very package, wherever the cwd is.
         "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH", "")])),
         "LINGMA_SIM_START_LOGGED_OUT": "1" if sim.start_logged_out else "0",
         "LINGMA_SIM_PASSWORD": sim.password,
         "LINGMA_SIM_DIALECT": sim.dialect,
+        "LINGMA_SIM_FAMILY": sim.family,
         "LINGMA_SIM_MAX_CONCURRENT": str(sim.max_concurrent),
     }
     if sim.scenario:

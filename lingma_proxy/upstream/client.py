@@ -29,6 +29,7 @@ from lingma_proxy.upstream.dialects import (
 )
 from lingma_proxy.upstream.failures import api_error_from_rpc
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
+from lingma_proxy.upstream.transport import Endpoint, as_endpoint
 
 _log = logging.getLogger(__name__)
 _ABANDON_TIMEOUT_SEC = 2.0
@@ -130,6 +131,19 @@ class LingmaClient:
     @property
     def dialect_name(self) -> str:
         return self.dialect.name
+
+    @property
+    def family(self) -> str:
+        """lingma | qodercn: what serverInfo says (§3, §11), else what the folder it was found in says."""
+        return runtime_family(self.server_info, self.rpc.endpoint.family)
+
+    @property
+    def runtime_version(self) -> str:
+        return str(self.server_info.get("version") or "")
+
+    @property
+    def transport(self) -> str:
+        return self.rpc.transport
 
     @property
     def closed(self) -> bool:
@@ -242,24 +256,30 @@ def initialize_params(dialect_setting: str, workspace: Path) -> dict:
     return {**classic, **acp}
 
 
+def runtime_family(server_info: dict, fallback: str = "") -> str:
+    name = str(server_info.get("name") or "").strip().lower()
+    return name if name in ("lingma", "qodercn") else fallback
+
+
 async def connect_client(
-    url: str,
+    target: str | Endpoint,
     rpc_timeout: float,
     dialect_setting: str = "auto",
     *,
     workspace: Path,
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT_SEC,
 ) -> LingmaClient:
-    """Connect, `initialize`, and settle the chat dialect (probing when the setting is auto).
+    """Connect (to a ws:// URL or an Endpoint), `initialize`, and settle the chat dialect (probing when auto).
 
     `workspace` is sent as rootUri and the agent dialect's cwd: an empty folder of the proxy's, never the
     user's current directory, which a real Lingma would index."""
     if dialect_setting not in ("auto", "classic", "acp"):
         raise ValueError(f"unknown dialect setting {dialect_setting!r}")
     workspace = workspace.resolve()
+    endpoint = as_endpoint(target)
     control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
     try:
-        rpc = await RpcConnection.connect(url, control_timeout)
+        rpc = await RpcConnection.connect(endpoint, control_timeout)
     except _RPC_ERRORS as exc:
         raise api_error_from_rpc(exc, "connect") from None
     try:
@@ -270,10 +290,14 @@ async def connect_client(
     except _RPC_ERRORS as exc:
         rpc.close()
         raise api_error_from_rpc(exc, "initialize") from None
-    dialect: Dialect = (
-        AcpDialect(rpc, rpc_timeout, str(workspace)) if dialect_name == "acp" else ClassicDialect(rpc, rpc_timeout)
-    )
     info = server_info.get("serverInfo") if isinstance(server_info, dict) else None
+    info = info if isinstance(info, dict) else {}
+    family = runtime_family(info, endpoint.family) or "lingma"
+    dialect: Dialect = (
+        AcpDialect(rpc, rpc_timeout, str(workspace), family)
+        if dialect_name == "acp"
+        else ClassicDialect(rpc, rpc_timeout)
+    )
     return LingmaClient(rpc, rpc_timeout=rpc_timeout, dialect=dialect, server_info=info)
 
 

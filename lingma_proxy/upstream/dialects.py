@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from lingma_proxy.errors import ApiError, bad_request
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamEvent, UpstreamFinish
@@ -344,16 +345,24 @@ class AcpTurn(Turn):
         await _best_effort(self.rpc.notify("session/cancel", params), "session/cancel")
 
 
-def _image_part(image: Image) -> dict:
-    """An ACP image content part: inline base64 `data`, or a `uri` for an image the client gave by URL."""
-    return {"type": "image", "mimeType": image.media_type or "image/png", "uri": image.url, "data": image.data}
+def _image_part(image: Image, family: str, number: int) -> dict:
+    """An ACP image content part (§11.4): inline base64 `data` under a file URI in the family's scheme
+    (`qodercn:///agent/file?path=…` or `lingma:///…`), which the QoderCN worker never resolves; an image the
+    client gave only by URL goes as that `uri`, with no bytes to inline."""
+    mime = image.media_type or "image/png"
+    if not image.data:
+        return {"type": "image", "mimeType": mime, "uri": image.url, "data": ""}
+    name = f"image-{number}.{mime.rpartition('/')[2] or 'png'}"
+    uri = f"{family}:///agent/file?{urlencode({'path': name})}"
+    return {"type": "image", "mimeType": mime, "uri": uri, "data": image.data}
 
 
 class AcpDialect:
     name = "acp"
 
-    def __init__(self, rpc: RpcConnection, rpc_timeout: float, cwd: str) -> None:
+    def __init__(self, rpc: RpcConnection, rpc_timeout: float, cwd: str, family: str = "lingma") -> None:
         self._rpc = rpc
+        self._family = family  # lingma | qodercn: the image URI scheme (§11.4)
         self._rpc_timeout = rpc_timeout
         self._control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
         self._cwd = cwd
@@ -377,7 +386,7 @@ class AcpDialect:
         turn = AcpTurn(self._rpc, req, emit, acp_session_id)
         params = {
             "sessionId": acp_session_id,
-            "prompt": [{"type": "text", "text": req.question}, *(_image_part(image) for image in req.images)],
+            "prompt": [{"type": "text", "text": req.question}, *self._image_parts(req)],
             "_meta": {ACP_REQUEST_ID: req.request_id},
         }
         # Its reply may be {stopReason}, null, or come late: only an error from it counts (§9).
@@ -386,6 +395,9 @@ class AcpDialect:
         prompt_timeout = self._rpc_timeout + CONTROL_TIMEOUT_SEC
         self._rpc.request("session/prompt", params, prompt_timeout).add_done_callback(turn.on_prompt_answered)
         return turn
+
+    def _image_parts(self, req: ChatRequest) -> list[dict]:
+        return [_image_part(image, self._family, n) for n, image in enumerate(req.images, 1)]
 
     async def _session_for(self, req: ChatRequest) -> str:
         if req.is_reply and req.session_id in self._sessions:

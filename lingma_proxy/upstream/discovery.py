@@ -1,7 +1,8 @@
-"""Finding a Lingma language-service binary, or a running Lingma to attach to (docs/protocol.md §1).
+"""Finding a Lingma or QoderCN language-service binary to spawn (docs/protocol.md §1, §11).
 
-Only the service binary named `Lingma` (`Lingma.exe`) is ever picked: `lingmacli` is a user tool and
-`LingmaLocal.exe` / `LingmaWin7.exe` are other builds, and exact file names keep them out.
+Only the service binaries named `Lingma` / `QoderCN` (`.exe` on Windows) are ever picked: `lingmacli` is a
+user tool and `LingmaLocal.exe` / `LingmaWin7.exe` are other builds, and exact file names keep them out.
+Finding a runtime that is already running is upstream/attach.py's job.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ import ujson
 
 _log = logging.getLogger(__name__)
 
-_DESKTOP_BIN = Path("Contents/Resources/app/resources/bin")  # inside Lingma.app
-_WINDOWS_BIN = Path("Lingma/resources/app/resources/bin")  # under Programs (LOCALAPPDATA) or ProgramFiles
+_APP_BIN = Path("app/resources/bin")  # under an install dir's resources (Windows) or an app's Contents/Resources
+# (product, binary name, macOS app bundle, Windows install dirs under Programs or ProgramFiles), QoderCN first:
+# the desktop runtime ships as QoderCN now (§11). QoderCN's places are [reported]: `Qoder CN.app/Contents/
+# Resources/app/resources/bin/<platform>/QoderCN` in a process listing, and `Program Files\QoderCN\...` with
+# `QoderCN.exe` in a public analysis script; `Programs\Qoder CN` is where its Windows installer puts the app.
+_DESKTOP_APPS = (
+    ("QoderCN", "Qoder CN.app", ("Qoder CN", "QoderCN")),
+    ("Lingma", "Lingma.app", ("Lingma",)),
+)
 _ACTIVE_VERSION_KEY = "cosy.core.version"
 
 
@@ -34,8 +42,8 @@ def platform_tag(system: str | None = None, machine: str | None = None) -> str:
 _this_platform_tag = platform_tag  # find_lingma_binary's parameter of the same name shadows it
 
 
-def binary_name(tag: str) -> str:
-    return "Lingma.exe" if tag.endswith("_windows") else "Lingma"
+def binary_name(tag: str, product: str = "Lingma") -> str:
+    return f"{product}.exe" if tag.endswith("_windows") else product
 
 
 def simulator_command() -> list[str]:
@@ -47,7 +55,8 @@ def find_lingma_binary(
     setting: str, environ: Mapping[str, str], home: Path, platform_tag: str | None = None
 ) -> Path | None:
     """An explicit path (config, then LINGMA_BINARY) wins; else the IDE plugin's active binary; else the
-    desktop app's. None when nothing usable is found, or when the explicit path is not an executable."""
+    QoderCN desktop app's; else the Lingma desktop app's. None when nothing usable is found, or when the
+    explicit path is not an executable."""
     if setting == "simulator":
         return None
     explicit = setting if setting not in ("", "auto") else environ.get("LINGMA_BINARY", "")
@@ -98,98 +107,23 @@ def _active_plugin_version(config_path: Path) -> str:
 
 
 def _desktop_candidates(environ: Mapping[str, str], home: Path, tag: str) -> list[Path]:
-    name = binary_name(tag)
     if tag.endswith("_windows"):
-        roots = []
-        if environ.get("LOCALAPPDATA"):
-            roots.append(Path(environ["LOCALAPPDATA"]) / "Programs")
-        if environ.get("ProgramFiles"):
-            roots.append(Path(environ["ProgramFiles"]))
-        return [root / _WINDOWS_BIN / tag / name for root in roots]
+        places = (("LOCALAPPDATA", "Programs"), ("ProgramFiles", ""))
+        roots = [Path(environ[var]) / sub for var, sub in places if environ.get(var)]
+        return [
+            root / install / "resources" / _APP_BIN / tag / binary_name(tag, product)
+            for product, _bundle, installs in _DESKTOP_APPS
+            for install in installs
+            for root in roots
+        ]
     if tag.endswith("_darwin"):
         apps = [Path("/Applications"), home / "Applications"]
-        return [app / "Lingma.app" / _DESKTOP_BIN / tag / name for app in apps]
+        return [
+            app / bundle / "Contents" / "Resources" / _APP_BIN / tag / product
+            for product, bundle, _installs in _DESKTOP_APPS
+            for app in apps
+        ]
     return []  # no desktop app for Linux is known
-
-
-class NoAttachTarget(LookupError):
-    """lingma.attach is auto and no live IDE Lingma is advertised; the pool retries with backoff."""
-
-
-def attach_url(setting: str, home: Path) -> str:
-    """The URL to attach to: the configured ws:// URL, or (auto) the one an IDE's .info file names now."""
-    if setting != "auto":
-        return setting
-    url = find_attach_target(home, os.environ)
-    if url is None:
-        raise NoAttachTarget(
-            "lingma.attach is auto but no running Lingma was found: ~/.lingma/vscode/sharedClientCache/.info.json "
-            "(or .info) is missing or names a process that is gone. Start the IDE's Lingma, or set "
-            "lingma.attach: ws://127.0.0.1:PORT"
-        )
-    return url
-
-
-def find_attach_target(home: Path, environ: Mapping[str, str] | None = None) -> str | None:
-    """ws://127.0.0.1:<port>/ of a Lingma an IDE (or the desktop app) is running, from its .info file."""
-    for info_path in _shared_client_info_paths(home, environ or {}):
-        try:
-            body = info_path.read_text(encoding="utf-8").strip()
-        except OSError:
-            continue
-        port, pid = _parse_shared_client_info(body)
-        if port is None:
-            _log.debug("%s holds no websocketPort", info_path)
-            continue
-        if pid is not None and not _pid_alive(pid):
-            _log.debug("ignoring %s: its Lingma (pid %s) is gone", info_path, pid)
-            continue
-        return f"ws://127.0.0.1:{port}/"
-    return None
-
-
-def _shared_client_info_paths(home: Path, environ: Mapping[str, str]) -> list[Path]:
-    dirs = [
-        home / ".lingma" / "vscode" / "sharedClientCache",  # the IDE plugins' binary
-        home / "Library" / "Application Support" / "Lingma" / "SharedClientCache",  # desktop app, macOS
-    ]
-    if environ.get("APPDATA"):
-        dirs.append(Path(environ["APPDATA"]) / "Lingma" / "SharedClientCache")  # desktop app, Windows
-    return [directory / name for directory in dirs for name in (".info.json", ".info")]
-
-
-def _parse_shared_client_info(body: str) -> tuple[int | None, int | None]:
-    """JSON `{"websocketPort", "pid", "ipcServerPath"}`, or the older lines: port, pid, ipc path."""
-    if body.startswith("{"):
-        try:
-            info = ujson.loads(body)
-        except ValueError:
-            return None, None
-        return _positive_int(info.get("websocketPort")), _positive_int(info.get("pid"))
-    lines = [line.strip() for line in body.splitlines() if line.strip()]
-    port = _positive_int(lines[0]) if lines else None
-    pid = _positive_int(lines[1]) if len(lines) > 1 else None
-    return port, pid
-
-
-def _positive_int(value: object) -> int | None:
-    try:
-        number = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":
-        return True  # no cheap check without extra packages; the connection attempt will tell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _is_executable(path: Path) -> bool:

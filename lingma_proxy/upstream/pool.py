@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
+import platform
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,11 +16,12 @@ from pathlib import Path
 from ..config import AccountConfig, Config
 from ..errors import ApiError
 from ..redact import Redactor
+from .attach import resolve_attach, spawned_endpoint
 from .client import LingmaClient, connect_client
-from .discovery import attach_url
 from .health import watch_health
 from .process import LingmaProcess, LingmaStartError, PortTakenError, free_port
 from .slots import Lease, Slots
+from .transport import Endpoint
 
 log = logging.getLogger("lingma_proxy.pool")
 
@@ -34,7 +37,8 @@ class Upstream:
     kind: str  # "lingma" | "simulator"
     command: list[str]  # executable argv prefix; empty in attach mode
     env: dict[str, str] = field(default_factory=dict)  # extra env for the child (simulator settings only)
-    attach: str = ""  # "" spawns children; "auto" or a ws:// URL attaches to a Lingma someone else runs
+    # "" spawns children; auto, qodercn, lingma, ws://… or unix://… attaches to a runtime someone else runs
+    attach: str = ""
 
 
 class Instance:
@@ -49,6 +53,9 @@ class Instance:
         self.logged_in = False
         self.user_name = ""
         self.dialect = ""  # settled by the first connection's probe, then reused on every restart (§9)
+        self.family = ""  # lingma | qodercn, from serverInfo (§11); kept across restarts, for display
+        self.runtime_version = ""  # serverInfo.version
+        self.transport = ""  # websocket | unix
         self.restarts = 0
         self.last_error = ""  # redacted, for admins (/internal/status)
         self.error_code = ""  # one fixed word, for the public /healthz
@@ -84,6 +91,9 @@ class Instance:
             "in_flight": self.in_flight,
             "logged_in": self.logged_in,
             "dialect": self.dialect or None,
+            "family": self.family or None,
+            "runtime_version": self.runtime_version or None,
+            "transport": self.transport or None,
             "restarts": self.restarts,
             "error": self.error_code or None,
         }
@@ -140,17 +150,21 @@ class Pool:
         # A real binary can take many seconds to start: say what is happening while it does.
         log.info("instance %s: %s", inst.name, "connecting" if self.upstream.attach else "starting Lingma")
         try:
-            url = await self._launch(inst)
-            log.info("instance %s: %s is up, handshake and dialect next", inst.name, url)
+            endpoint = await self._launch(inst)
+            if endpoint.machine_token:
+                self.redactor.add(endpoint.machine_token)  # §11.3: never logged
+            log.info("instance %s: %s is up, handshake and dialect next", inst.name, endpoint)
             inst.workspace.mkdir(parents=True, exist_ok=True)
             inst.client = await connect_client(
-                url,
+                endpoint,
                 workspace=inst.workspace,
                 rpc_timeout=self.cfg.lingma.rpc_timeout,
                 dialect_setting=inst.dialect or self.cfg.lingma.dialect,
                 probe_timeout=self.cfg.lingma.dialect_probe_sec,
             )
             inst.dialect = inst.client.dialect_name
+            inst.family, inst.runtime_version = inst.client.family, inst.client.runtime_version
+            inst.transport = inst.client.transport
             inst.client.on_secret = self.redactor.add
             inst.client.on_close(
                 lambda inst=inst, gen=inst.generation: self._lost(inst, gen, "connection_closed", "connection closed")
@@ -162,7 +176,11 @@ class Pool:
             inst.last_error = inst.error_code = ""
             who = f"logged in as {inst.user_name}" if inst.logged_in else "NOT logged in"
             took = time.monotonic() - began
-            log.info("instance %s: ready in %.1fs, %s dialect, %s", inst.name, took, inst.dialect, who)
+            runtime = f"{inst.family} {inst.runtime_version}".strip()
+            log.info(
+                "instance %s: ready in %.1fs, %s over %s, %s dialect, %s",
+                inst.name, took, runtime, inst.transport, inst.dialect, who,
+            )
         except Exception as exc:  # any start failure leaves a failed instance that is retried with backoff
             code = "port_taken" if isinstance(exc, PortTakenError) else "start_failed"
             inst.failed(code, self.redactor.redact(f"start failed: {exc}"))
@@ -170,10 +188,10 @@ class Pool:
             await self._stop_instance(inst)
             self._schedule_restart(inst)
 
-    async def _launch(self, inst: Instance) -> str:
+    async def _launch(self, inst: Instance) -> Endpoint:
         if self.upstream.attach:
             # Looked up on every (re)connect: an IDE that restarts its Lingma moves it to a new port.
-            return attach_url(self.upstream.attach, Path.home())
+            return resolve_attach(self.upstream.attach, Path.home(), platform.system(), os.environ)
         inst.work_dir.mkdir(parents=True, exist_ok=True)
         if self.prepare_work_dir is not None:
             self.prepare_work_dir(inst)
@@ -193,7 +211,7 @@ class Pool:
             inst, generation, "process_exited", f"process exited ({status})"
         )
         await inst.process.start(timeout=self.cfg.lingma.startup_timeout)
-        return f"ws://127.0.0.1:{inst.socket_port}/"
+        return spawned_endpoint(inst.process.url, inst.work_dir, Path.home())
 
     async def _stop_instance(self, inst: Instance) -> None:
         client, process = inst.client, inst.process

@@ -168,7 +168,13 @@ class LingmaProcess:
     async def _socket_accepts(self, timeout: float) -> bool:
         try:
             conn = await asyncio.wait_for(websocket_connect(self.url, connect_timeout=timeout), timeout)
-        except (TimeoutError, OSError, HTTPClientError, WebSocketError) as exc:
+        except HTTPClientError as exc:
+            # A runtime that wants a machine token (§11.3) refuses this bare upgrade: it is up all the same.
+            if exc.code in (401, 403):
+                return True
+            self._log.debug("%s: not ready yet (%r)", self.name, exc)
+            return False
+        except (TimeoutError, OSError, WebSocketError) as exc:
             self._log.debug("%s: not ready yet (%r)", self.name, exc)
             return False
         conn.close()

@@ -1,8 +1,10 @@
-"""JSON-RPC 2.0 over Content-Length frames over one WebSocket (docs/protocol.md §2).
+"""JSON-RPC 2.0 over Content-Length frames over one transport, a WebSocket or a Unix socket (docs/protocol.md
+§2, §11.2).
 
-Knows framing and correlation, nothing about Lingma's methods. Every server→client request is
-acked at once, for any method, because the binary waits on each ack (§2); then the message goes to
-whoever subscribed to its request id, so interleaved chats on one connection stay apart (§6).
+Knows framing and correlation, nothing about Lingma's methods or how bytes travel (upstream/transport.py).
+Every server→client request is acked at once, for any method, because the binary waits on each ack (§2);
+then the message goes to whoever subscribed to its request id, so interleaved chats on one connection stay
+apart (§6).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketError, websocket_connect
-
 from lingma_proxy.framing import FrameDecoder, FramingError, encode_frame
+from lingma_proxy.upstream.transport import (
+    MAX_MESSAGE_BYTES,
+    Endpoint,
+    Transport,
+    TransportError,
+    TransportTimeout,
+    as_endpoint,
+)
 
 _log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # Tornado's 10 MiB default would cut large prompts and answers
 ACP_REQUEST_ID = "ai-coding/request-id"
 # Sent to every subscriber when the socket closes, so a stream can end instead of idling to its timeout.
 CONNECTION_LOST = "$/connectionLost"
@@ -46,7 +52,7 @@ class RpcTimeout(Exception):
 
 
 class ConnectionLost(Exception):
-    """The WebSocket closed before (or while) the call was answered."""
+    """The connection closed before (or while) the call was answered."""
 
 
 def route_key(params: dict) -> str | None:
@@ -59,12 +65,13 @@ def route_key(params: dict) -> str | None:
 
 
 class RpcConnection:
-    """One JSON-RPC peer. Build it with `await RpcConnection.connect(url, timeout)`."""
+    """One JSON-RPC peer. Build it with `await RpcConnection.connect(endpoint, timeout)`."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, transport: Transport, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.url = str(endpoint)  # for messages: ws://… or unix://…
         self.on_close: Callable[[], None] | None = None
-        self._ws: WebSocketClientConnection | None = None
+        self._transport = transport
         self._decoder = FrameDecoder(max_frame_bytes=MAX_MESSAGE_BYTES)
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[asyncio.Future, asyncio.TimerHandle, str]] = {}
@@ -73,41 +80,32 @@ class RpcConnection:
         self._request_handlers: dict[str, RequestHandler] = {}
         self._observers: list[Observer] = []
         self._closed = False
-        # Tornado may deliver a message before websocket_connect() returns the connection; acks to
-        # such early server requests wait here for it.
-        self._unsent: list[str] = []
 
     @classmethod
-    async def connect(cls, url: str, timeout: float) -> RpcConnection:
-        conn = cls(url)
+    async def connect(cls, target: str | Endpoint, timeout: float) -> RpcConnection:
+        """`target` is a ws:// URL, or an Endpoint (which also names a Unix socket and the machine token)."""
+        endpoint = as_endpoint(target)
+        transport = endpoint.open()
+        conn = cls(transport, endpoint)
         try:
-            conn._ws = await asyncio.wait_for(
-                websocket_connect(
-                    url,
-                    connect_timeout=timeout,
-                    on_message_callback=conn._on_ws_message,
-                    max_message_size=MAX_MESSAGE_BYTES,
-                ),
-                timeout,
-            )
-        except TimeoutError:
-            raise RpcTimeout(f"no WebSocket connection to {url} within {timeout:g}s") from None
-        except (OSError, HTTPClientError, WebSocketError) as exc:
-            raise ConnectionLost(f"cannot connect to {url}: {exc}") from None
-        # Acks and prompts are small frames; with Nagle on, each waits ~40 ms for the previous one's TCP ack.
-        conn._ws.protocol.set_nodelay(True)
-        for frame in conn._unsent:
-            conn._write(frame)
-        conn._unsent.clear()
+            await transport.connect(conn._on_data, timeout)
+        except TransportTimeout as exc:
+            raise RpcTimeout(str(exc)) from None
+        except TransportError as exc:
+            raise ConnectionLost(str(exc)) from None
         return conn
+
+    @property
+    def transport(self) -> str:
+        """websocket | unix"""
+        return self._transport.kind
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
+        self._transport.close()
         self._handle_closed()
 
     # --- client → server -------------------------------------------------------------------
@@ -157,22 +155,7 @@ class RpcConnection:
     # --- internals -------------------------------------------------------------------------
 
     def _send(self, message: dict) -> None:
-        if self._ws is None:
-            self._unsent.append(encode_frame(message))
-        else:
-            self._write(encode_frame(message))
-
-    def _write(self, frame: str) -> None:
-        try:
-            written = self._ws.write_message(frame)
-        except WebSocketClosedError:
-            self._handle_closed()
-            return
-        written.add_done_callback(self._write_done)
-
-    def _write_done(self, written: asyncio.Future) -> None:
-        if not written.cancelled() and written.exception() is not None:
-            self._handle_closed()
+        self._transport.write(encode_frame(message))
 
     def _expire(self, msg_id: int, method: str, timeout: float) -> None:
         entry = self._pending.get(msg_id)
@@ -185,7 +168,7 @@ class RpcConnection:
         if entry is not None:
             entry[1].cancel()
 
-    def _on_ws_message(self, data: str | bytes | None) -> None:
+    def _on_data(self, data: str | bytes | None) -> None:
         if data is None:
             self._handle_closed()
             return
@@ -250,7 +233,7 @@ class RpcConnection:
         try:
             subscriber(method, params)
         except Exception:
-            # Raising into Tornado's frame loop would drop the whole connection and every other chat on it.
+            # Raising into the transport's read loop would drop the whole connection and every other chat on it.
             _log.exception("%s: subscriber failed on %s", self.url, method)
 
     def _handle_closed(self) -> None:

@@ -9,11 +9,20 @@ from harness.proxy import Proxy, start_proxy
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
 SIM_DIALECTS = ("classic", "acp")
+# The QoderCN family (docs/protocol.md §11) on top: a module opts in with `sim_runtime` instead of `sim_dialect`
+# (chat and stream modules), which keeps the suite's time in check.
+SIM_RUNTIMES = (*SIM_DIALECTS, "qodercn")
 
 
 @pytest.fixture(scope="module", params=SIM_DIALECTS)
 def sim_dialect(request: pytest.FixtureRequest) -> str:
     """Opt-in: a module whose proxies use this runs once against each chat dialect (protocol §5, §9)."""
+    return request.param
+
+
+@pytest.fixture(scope="module", params=SIM_RUNTIMES)
+def sim_runtime(request: pytest.FixtureRequest) -> str:
+    """Like `sim_dialect`, plus a QoderCN simulator (family qodercn, agent dialect); start_proxy takes it as `dialect`."""
     return request.param
 
 

@@ -1,12 +1,10 @@
 """Both chat dialects end to end (docs/protocol.md §5, §9): images, context usage, the dialect probe
-against a binary that never answers `session/new`, and attaching to a Lingma someone else runs."""
+against a binary that never answers `session/new`, and attaching to a Lingma or QoderCN someone else runs, on either transport (§11)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,21 @@ import openai
 import pytest
 import ujson
 
-from harness.proxy import REPO, Proxy, free_port, wait_until_ready
+from harness.proxy import Proxy, wait_until_ready
+from lingma_proxy.events import TextDelta
+from lingma_proxy.upstream.attach import resolve_attach
+from lingma_proxy.upstream.client import ChatRequest, connect_client
+
+from .ide_harness import (
+    LINUX_LINGMA,
+    LINUX_QODERCN,
+    MACOS_LINGMA,
+    MACOS_QODERCN,
+    VSCODE_LINGMA,
+    IdeRuntime,
+    remove_home,
+    short_home,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -60,7 +72,9 @@ def test_an_image_in_the_newest_turn_reaches_a_vision_model_through_the_agent_di
     reply = _openai(proxy).chat.completions.create(model=VISION_MODEL, messages=IMAGE_TURN)
     assert reply.choices[0].message.content
     status = proxy.sim_status()
-    assert [(i["mimeType"], i["data_chars"], i["uri"]) for i in status["images"]] == [("image/png", len(PNG), "")]
+    assert [(i["mimeType"], i["data_chars"], i["uri"]) for i in status["images"]] == [
+        ("image/png", len(PNG), "lingma:///agent/file?path=image-1.png")
+    ]
     assert status["images"][0]["requestId"] == status["asks"][-1]["requestId"]
     assert "[image attached]" in _last_question(proxy)
 
@@ -172,41 +186,9 @@ def test_healthz_names_each_instances_dialect_and_the_probe_leaves_no_session_be
 # ---- attach mode -----------------------------------------------------------------------------
 
 
-class IdeLingma:
-    """A simulator started by 'the IDE': its work dir is the shared client cache, where it writes .info.json."""
-
-    def __init__(self, home: Path) -> None:
-        self.work_dir = home / ".lingma" / "vscode" / "sharedClientCache"
-        self.process: subprocess.Popen | None = None
-        self.http_port = 0
-
-    def start(self) -> None:
-        info = self.work_dir / ".info.json"
-        info.unlink(missing_ok=True)
-        socket_port, self.http_port = free_port(), free_port()
-        argv = [
-            sys.executable, "-m", "lingma_proxy.simulator", "start", "--transportType=websocket",
-            f"--workDir={self.work_dir}", f"--socketPort={socket_port}", f"--httpPort={self.http_port}",
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LINGMA_")}
-        self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while not (info.exists() and ujson.loads(info.read_text() or "{}").get("websocketPort") == socket_port):
-            assert self.process.poll() is None and time.monotonic() < deadline, "the IDE's simulator did not start"
-            time.sleep(0.1)
-
-    def asks(self) -> int:
-        return httpx.get(f"http://127.0.0.1:{self.http_port}/sim/status", timeout=5).json()["ask_count"]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def ide(tmp_path):
-    lingma = IdeLingma(tmp_path / "home")
+    lingma = IdeRuntime(tmp_path / "home")
     yield lingma
     lingma.stop()
 
@@ -273,3 +255,154 @@ def test_the_embedded_simulator_echoes_the_users_words_not_the_transcripts_speak
         model="auto", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]
     )
     assert reply.choices[0].message.content == "Simulated reply (turn 1): hello there"
+
+
+# ---- the QoderCN family, attached by auto (docs/protocol.md §11) ---------------------------------
+
+QODERCN_VISION_MODEL = "qmodel"  # the simulator's 2026 list gives it isVl (a simulator choice, §11.9)
+
+
+@pytest.fixture
+def home():
+    path = short_home()
+    yield path
+    remove_home(path)
+
+
+@pytest.mark.parametrize(
+    ("family", "folder", "transport", "require_token"),
+    [
+        ("qodercn", LINUX_QODERCN, "unix", True),
+        ("qodercn", LINUX_QODERCN, "websocket", True),
+        ("qodercn", ".qoder-cn", "websocket", False),
+        ("lingma", LINUX_LINGMA, "unix", False),
+    ],
+)
+def test_attach_auto_finds_each_family_on_each_transport_and_chats_streams_and_sees(
+    make_proxy, home, family, folder, transport, require_token
+):
+    runtime = IdeRuntime(home, folder, family=family, transport=transport, require_token=require_token, dialect="acp")
+    try:
+        runtime.start()
+        proxy = _attached_proxy(make_proxy, home)
+        health = proxy.health()
+        assert health["upstream"]["mode"] == "attached", health
+        instance = health["instances"][0]
+        assert (instance["family"], instance["transport"], instance["dialect"]) == (family, transport, "acp"), health
+        assert instance["runtime_version"]
+
+        assert _ask(proxy, "hello from the proxy") and runtime.asks() == 1
+        chunks = list(_openai(proxy).chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "stream please"}], stream=True
+        ))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+        # A display name in any case names a model too; /v1/models keeps the keys as ids.
+        vision = QODERCN_VISION_MODEL if family == "qodercn" else VISION_MODEL
+        assert vision in [model.id for model in _openai(proxy).models.list()]
+        reply = _openai(proxy).chat.completions.create(
+            model="QWEN3.7-PLUS" if family == "qodercn" else vision, messages=IMAGE_TURN
+        )
+        assert reply.choices[0].message.content
+        image = runtime.status()["images"][-1]
+        assert (image["mimeType"], image["data_chars"]) == ("image/png", len(PNG))
+        assert image["uri"] == f"{family}:///agent/file?path=image-1.png"
+
+        if require_token:
+            token = ujson.loads(runtime.token_file.read_text())["token"]
+            assert token not in proxy.log_text()
+        assert proxy.stop() == 0 and runtime.process.poll() is None  # never stops what it attached to
+    finally:
+        runtime.stop()
+
+
+def test_qodercn_is_preferred_when_both_families_run_and_a_family_name_chooses(make_proxy, home):
+    lingma = IdeRuntime(home, VSCODE_LINGMA).start()
+    qodercn = IdeRuntime(home, LINUX_QODERCN, family="qodercn", transport="unix").start()
+    try:
+        proxy = _attached_proxy(make_proxy, home)
+        assert proxy.health()["instances"][0]["family"] == "qodercn"
+        assert _ask(proxy, "who answers?") and (qodercn.asks(), lingma.asks()) == (1, 0)
+        chosen = make_proxy({"lingma": {"attach": "lingma"}}, env={"HOME": str(home)})
+        instance = chosen.health()["instances"][0]
+        assert (instance["family"], instance["transport"], instance["dialect"]) == ("lingma", "websocket", "classic")
+    finally:
+        lingma.stop()
+        qodercn.stop()
+
+
+def _wait_for_error(proxy: Proxy, needle: str) -> dict:
+    """The instance's redacted last error once it names `needle` and it has been retried at least once."""
+    deadline = time.monotonic() + 30
+    while True:
+        instance = httpx.get(f"{proxy.url}/internal/status", timeout=5).json()["instances"][0]
+        if needle in str(instance["last_error"]) and instance["restarts"] >= 1:
+            return instance
+        assert time.monotonic() < deadline, instance
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("fault", ["stale info", "missing socket", "unreadable token", "refused token"])
+def test_bad_attach_input_is_one_clear_line_and_the_instance_retries(make_proxy, home, fault):
+    folder = home / LINUX_QODERCN
+    folder.mkdir(parents=True)
+    runtime = None
+    if fault == "stale info":
+        (folder / ".info.json").write_text('{"websocketPort": 1, "pid": 999999999, "ipcServerPath": ""}')
+        needle = "~/.config/QoderCN/SharedClientCache/.info.json is stale (pid 999999999 is gone)"
+    elif fault == "missing socket":
+        info = {"websocketPort": 0, "pid": os.getpid(), "ipcServerPath": str(folder / "gone.sock")}
+        (folder / ".info.json").write_text(ujson.dumps(info))
+        needle = f"cannot connect to unix://{folder / 'gone.sock'}: no such socket"
+    elif fault == "unreadable token":
+        (folder / ".info.json").write_text(f'{{"websocketPort": 36510, "pid": {os.getpid()}, "ipcServerPath": ""}}')
+        (folder / "cache").mkdir()
+        (folder / "cache" / "machine_token.json").write_text("{half a token")
+        needle = "cannot read the machine token ~/.config/QoderCN/SharedClientCache/cache/machine_token.json: not JSON"
+    else:
+        runtime = IdeRuntime(home, LINUX_QODERCN, family="qodercn", require_token=True).start()
+        runtime.token_file.write_text('{"token": "not-the-one-it-wrote"}')  # the runtime keeps its own in memory
+        needle = "refused the connection (HTTP 403): it did not accept the Cosy-MachineToken"
+    try:
+        proxy = _attached_proxy(make_proxy, home, wait_ready=False)
+        wait_until_ready(proxy, status=503)
+        _wait_for_error(proxy, needle)
+        assert proxy.health()["instances"][0]["error"] == "start_failed"
+        lines = [line for line in proxy.log_text().splitlines() if needle in line]
+        assert lines and "Traceback" not in proxy.log_text()
+        assert "not-the-one-it-wrote" not in proxy.log_text()
+    finally:
+        if runtime is not None:
+            runtime.stop()
+
+
+async def _chat_on_darwin(home: Path) -> tuple[str, str, Path | None, str]:
+    """Find the runtime as on macOS, connect the real client, and stream one answer."""
+    endpoint = resolve_attach("auto", home, "Darwin", {})
+    workspace = home / "workspace"
+    workspace.mkdir(exist_ok=True)
+    client = await connect_client(endpoint, rpc_timeout=20, workspace=workspace)
+    try:
+        request = ChatRequest(
+            question="hello from macOS", model_key="auto", session_id="s1", request_id="r1", is_reply=False
+        )
+        text = "".join([event.text async for event in client.chat(request) if isinstance(event, TextDelta)])
+    finally:
+        client.close()
+    return client.family, client.transport, endpoint.info_dir, text
+
+
+def test_a_macos_layout_is_found_when_the_platform_says_darwin(home):
+    """The proxy runs on Linux here, so the macOS folders are exercised through the discovery's platform
+    parameter, against real runtimes and the real client."""
+    lingma = IdeRuntime(home, MACOS_LINGMA, dialect="acp")
+    qodercn = IdeRuntime(home, MACOS_QODERCN, family="qodercn", transport="unix", require_token=True)
+    try:
+        for runtime in (lingma, qodercn):  # QoderCN starts second and wins from then on (§11.1)
+            runtime.start()
+            family, transport, info_dir, text = asyncio.run(asyncio.wait_for(_chat_on_darwin(home), 30))
+            assert (family, transport, info_dir) == (runtime.family, runtime.transport, runtime.work_dir)
+            assert "hello from macOS" in text
+    finally:
+        lingma.stop()
+        qodercn.stop()

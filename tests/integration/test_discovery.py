@@ -1,4 +1,5 @@
-"""Binary and attach-target discovery against fake install trees (docs/protocol.md §1)."""
+"""Binary and attach-target discovery against fake install trees and fake HOME layouts (docs/protocol.md §1,
+§11.1-§11.3)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lingma_proxy.upstream.discovery import (
-    find_attach_target,
-    find_lingma_binary,
-    platform_tag,
-    simulator_command,
-)
+from lingma_proxy.upstream.attach import NoAttachTarget, resolve_attach, shared_client_folders
+from lingma_proxy.upstream.discovery import find_lingma_binary, platform_tag, simulator_command
 
 LINUX = "x86_64_linux"
 
@@ -110,23 +107,124 @@ def test_platform_tag(system: str, machine: str, tag: str) -> None:
     assert platform_tag(system, machine) == tag
 
 
-def test_attach_target_from_json_info(tmp_path: Path) -> None:
-    cache = tmp_path / ".lingma" / "vscode" / "sharedClientCache"
-    cache.mkdir(parents=True)
-    assert find_attach_target(tmp_path) is None
-    (cache / ".info.json").write_text(f'{{"websocketPort": 37010, "pid": {os.getpid()}, "ipcServerPath": "/x"}}')
-    assert find_attach_target(tmp_path) == "ws://127.0.0.1:37010/"
+def test_qodercn_desktop_binaries_are_found_and_come_before_lingmas(tmp_path: Path) -> None:
+    tag = "aarch64_darwin"
+    bin_dir = Path("Contents/Resources/app/resources/bin") / tag
+    lingma = make_binary(tmp_path / "Applications" / "Lingma.app" / bin_dir / "Lingma")
+    assert find_lingma_binary("auto", {}, tmp_path, platform_tag=tag) == lingma
+    qodercn = make_binary(tmp_path / "Applications" / "Qoder CN.app" / bin_dir / "QoderCN")
+    assert find_lingma_binary("auto", {}, tmp_path, platform_tag=tag) == qodercn
+    explicit = make_binary(tmp_path / "custom" / "Lingma")
+    assert find_lingma_binary(str(explicit), {}, tmp_path, platform_tag=tag) == explicit
 
 
-def test_attach_target_from_legacy_info_lines_and_stale_pid(tmp_path: Path) -> None:
-    cache = tmp_path / ".lingma" / "vscode" / "sharedClientCache"
-    cache.mkdir(parents=True)
-    (cache / ".info").write_text(f"36510\n{os.getpid()}\n/tmp/lingma.sock\n")
-    assert find_attach_target(tmp_path) == "ws://127.0.0.1:36510/"
-    (cache / ".info").write_text("36510\n999999999\n")  # no such pid: the IDE's Lingma is gone
-    assert find_attach_target(tmp_path) is None
-    (cache / ".info").write_text("not a port\n")
-    assert find_attach_target(tmp_path) is None
+def test_qodercn_binary_under_program_files_on_windows(tmp_path: Path) -> None:
+    tag = "x86_64_windows"
+    bin_dir = tmp_path / "PF" / "QoderCN" / "resources" / "app" / "resources" / "bin" / tag
+    make_binary(bin_dir.parents[3] / "QoderCN.exe")  # the Electron app itself, not the service
+    assert find_lingma_binary("auto", {"ProgramFiles": str(tmp_path / "PF")}, tmp_path, platform_tag=tag) is None
+    service = make_binary(bin_dir / "QoderCN.exe")
+    assert find_lingma_binary("auto", {"ProgramFiles": str(tmp_path / "PF")}, tmp_path, platform_tag=tag) == service
+
+
+# ---- attach: the §11.1 folders -------------------------------------------------------------------
+
+MACOS_QODERCN = "Library/Application Support/QoderCN/SharedClientCache"
+MACOS_LINGMA = "Library/Application Support/Lingma/SharedClientCache"
+LINUX_QODERCN = ".config/QoderCN/SharedClientCache"
+LINUX_LINGMA = ".config/Lingma/SharedClientCache"
+VSCODE_LINGMA = ".lingma/vscode/sharedClientCache"
+
+
+def advertise(home: Path, folder: str, body: str, name: str = ".info.json") -> Path:
+    directory = home / folder
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(body)
+    return directory
+
+
+def info(port: int = 0, pid: int | None = None, ipc: str = "") -> str:
+    return f'{{"websocketPort": {port}, "pid": {pid or os.getpid()}, "ipcServerPath": "{ipc}"}}'
+
+
+def test_the_folders_follow_section_11_1_qodercn_first_on_each_platform(tmp_path: Path) -> None:
+    def shown(system: str, environ: dict | None = None) -> list[str]:
+        return [str(f.path.relative_to(tmp_path)) for f in shared_client_folders(tmp_path, system, environ or {})]
+
+    assert shown("Darwin") == [
+        MACOS_QODERCN, "Library/Application Support/Qoder/SharedClientCache", ".qodercn/vscode/sharedClientCache",
+        ".qodercn", ".qoder-cn", MACOS_LINGMA, VSCODE_LINGMA, ".lingma",
+    ]
+    assert shown("Linux") == [
+        LINUX_QODERCN, ".qodercn/vscode/sharedClientCache", ".qodercn", ".qoder-cn", LINUX_LINGMA, VSCODE_LINGMA,
+        ".lingma",
+    ]
+    windows = shown("Windows", {"APPDATA": str(tmp_path / "Roaming")})
+    assert windows[0] == "Roaming/QoderCN/SharedClientCache" and "Roaming/Lingma/SharedClientCache" in windows
+
+
+@pytest.mark.parametrize(
+    ("system", "qodercn_folder", "lingma_folder"),
+    [("Linux", LINUX_QODERCN, LINUX_LINGMA), ("Darwin", MACOS_QODERCN, MACOS_LINGMA), ("Linux", ".qoder-cn", VSCODE_LINGMA)],
+)
+def test_qodercn_wins_when_both_run_and_each_family_can_be_chosen(tmp_path, system, qodercn_folder, lingma_folder):
+    advertise(tmp_path, lingma_folder, info(port=36510))
+    qodercn = advertise(tmp_path, qodercn_folder, info(ipc=str(tmp_path / "q.sock")))
+    found = resolve_attach("auto", tmp_path, system, {})
+    assert (found.transport, found.address, found.family, found.info_dir) == ("unix", str(tmp_path / "q.sock"), "qodercn", qodercn)
+    assert resolve_attach("lingma", tmp_path, system, {}).address == "ws://127.0.0.1:36510/"
+    assert resolve_attach("qodercn", tmp_path, system, {}).family == "qodercn"
+
+
+def test_the_websocket_is_preferred_when_an_info_file_names_both(tmp_path: Path) -> None:
+    advertise(tmp_path, LINUX_QODERCN, info(port=37109, ipc="/run/x.sock"))
+    assert str(resolve_attach("auto", tmp_path, "Linux", {})) == "ws://127.0.0.1:37109/"
+
+
+def test_legacy_info_lines_and_stale_files(tmp_path: Path) -> None:
+    advertise(tmp_path, VSCODE_LINGMA, f"36510\n{os.getpid()}\n/tmp/lingma.sock\n", name=".info")
+    assert str(resolve_attach("auto", tmp_path, "Linux", {})) == "ws://127.0.0.1:36510/"
+    advertise(tmp_path, VSCODE_LINGMA, "36510\n999999999\n", name=".info")  # that Lingma is gone
+    with pytest.raises(NoAttachTarget) as err:
+        resolve_attach("auto", tmp_path, "Linux", {})
+    assert "~/.lingma/vscode/sharedClientCache/.info is stale (pid 999999999 is gone)" in str(err.value)
+
+
+def test_nothing_found_is_one_line_naming_every_folder_looked_in(tmp_path: Path) -> None:
+    with pytest.raises(NoAttachTarget) as err:
+        resolve_attach("auto", tmp_path, "Darwin", {})
+    message = str(err.value)
+    assert "\n" not in message and "no running Lingma was found" in message
+    assert f"~/{MACOS_QODERCN}, " in message and f"~/{VSCODE_LINGMA}, " in message
+    assert "lingma.attach: ws://127.0.0.1:PORT or unix:///path/to.sock" in message
+    with pytest.raises(NoAttachTarget, match=r"\(QoderCN\): looked in ~/\.config/QoderCN/SharedClientCache, ~/\.qodercn"):
+        resolve_attach("qodercn", tmp_path, "Linux", {})
+
+
+def test_explicit_urls_and_sockets_need_no_folder(tmp_path: Path) -> None:
+    assert str(resolve_attach("ws://127.0.0.1:9/ws", tmp_path, "Linux", {})) == "ws://127.0.0.1:9/ws"
+    found = resolve_attach("unix:///run/user/1/qodercn.sock", tmp_path, "Linux", {})
+    assert (found.transport, found.address) == ("unix", "/run/user/1/qodercn.sock")
+
+
+def test_the_machine_token_beside_the_info_file_is_read_and_a_bad_one_is_one_line(tmp_path: Path) -> None:
+    folder = advertise(tmp_path, LINUX_QODERCN, info(port=36510))
+    assert resolve_attach("auto", tmp_path, "Linux", {}).machine_token == ""
+    (folder / "cache").mkdir()
+    token_file = folder / "cache" / "machine_token.json"
+    token_file.write_text('{"token": "mt-secret", "type": "machine", "updateAt": 1}')
+    found = resolve_attach("auto", tmp_path, "Linux", {})
+    assert (found.machine_token, found.token_path) == ("mt-secret", token_file)
+    assert "mt-secret" not in repr(found)
+    for body, why in (("{not json", "not JSON"), ('{"token": ""}', "it holds no token")):
+        token_file.write_text(body)
+        with pytest.raises(NoAttachTarget, match=f"cannot read the machine token ~/{LINUX_QODERCN}/cache/machine_token.json: {why}"):
+            resolve_attach("auto", tmp_path, "Linux", {})
+    if os.geteuid() != 0:  # root reads a 0000 file all the same
+        token_file.write_text('{"token": "x"}')
+        token_file.chmod(0)
+        with pytest.raises(NoAttachTarget, match="Permission denied"):
+            resolve_attach("auto", tmp_path, "Linux", {})
 
 
 def test_simulator_command_runs_the_package_with_this_interpreter() -> None:

@@ -23,7 +23,7 @@ INLINE_THINK_REPLY = "Visible answer after inline thinking."
 
 
 @pytest.fixture(scope="module")
-def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
+def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_runtime: str) -> Iterator[Proxy]:
     config = {
         "lingma": {
             "simulator": {"scenario": str(SCENARIOS / "api_openai_chat.yaml")},
@@ -31,7 +31,7 @@ def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> It
             "context_windows": {"auto": 1_000_000},
         }
     }
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("openai_chat")), config, dialect=sim_dialect)
+    proxy = start_proxy(Path(tmp_path_factory.mktemp("openai_chat")), config, dialect=sim_runtime)
     yield proxy
     proxy.stop()
 
@@ -132,8 +132,10 @@ def test_stop_sequence_cuts_the_text_before_it(client, stream):
     assert reason == "stop"
 
 
-def test_models_list_is_the_simulators_models_with_stable_usable_ids(client):
-    expected = list(dict.fromkeys(m["key"] for models in query_models_result(True).values() for m in models))
+def test_models_list_is_the_simulators_models_with_stable_usable_ids(client, sim_runtime):
+    family = "qodercn" if sim_runtime == "qodercn" else "lingma"
+    listed = query_models_result(True, family)
+    expected = list(dict.fromkeys(m["key"] for models in listed.values() for m in models))
     first = [m.id for m in client.models.list()]
     second = [m.id for m in client.models.list()]
     assert first == expected

@@ -7,12 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
+import ujson
 import yaml
 
 from harness.simulator import running_simulator
 from lingma_proxy.config import load_config
 from lingma_proxy.probe import run_probe
 from lingma_proxy.simulator.state import UserRecord, WorkDir
+
+from .ide_harness import LINUX_QODERCN, IdeRuntime, remove_home, short_home
 
 pytestmark = pytest.mark.timeout(60)
 PROBE_BUDGET_SEC = 45
@@ -117,3 +120,33 @@ def test_attach_probes_a_running_lingma_without_stopping_it(tmp_path, capsys):
     assert user is not None
     for secret in (user.token, user.refresh_token, user.uid, user.aid):
         assert secret not in report
+
+
+def test_every_check_passes_against_a_qodercn_on_a_unix_socket_that_requires_a_token(capsys, monkeypatch, tmp_path):
+    home = short_home()
+    runtime = IdeRuntime(home, LINUX_QODERCN, family="qodercn", transport="unix", require_token=True)
+    try:
+        runtime.start()
+        monkeypatch.setenv("HOME", str(home))
+        code, report = probe(capsys, make_config(tmp_path), attach="auto")
+        token = ujson.loads(runtime.token_file.read_text())["token"]
+    finally:
+        runtime.stop()
+        remove_home(home)
+    assert code == 0, report
+    assert verdicts(report) == {**{n: "PASS" for n in range(1, 9)}, 9: "SKIP"}, report
+    assert re.search(r"^  runtime: +qodercn 0\.4\.3-sim$", report, re.MULTILINE), report
+    assert re.search(r"^  transport: +unix$", report, re.MULTILINE), report
+    assert f"info file:    ~/{LINUX_QODERCN} (qodercn folder)" in report
+    assert "machine token: present, not used (a unix socket has no upgrade headers)" in report
+    assert token not in report
+
+
+def test_a_spawned_qodercn_that_requires_a_token_gets_it_and_the_probe_says_it_was_needed(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("LINGMA_SIM_REQUIRE_MACHINE_TOKEN", "1")
+    code, report = probe(capsys, make_config(tmp_path, {"simulator": {"family": "qodercn"}}))
+    assert code == 0, report
+    assert verdicts(report) == {n: "PASS" for n in range(1, 10)}, report
+    assert re.search(r"^  runtime: +qodercn 0\.4\.3-sim$", report, re.MULTILINE), report
+    assert re.search(r"^  dialect: +acp$", report, re.MULTILINE), report
+    assert "machine token: NEEDED (refused without the Cosy-MachineToken header, accepted with it)" in report

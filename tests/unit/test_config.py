@@ -202,7 +202,7 @@ def test_env_typo_in_a_section_variable_is_an_error():
         ("auth:\n  api_keys: k1\n", ": auth.api_keys: must be a list"),
         ("limits:\n  queue_timeout_sec: -1\n", ": limits.queue_timeout_sec: must be a number >= 0, got -1.0"),
         ("lingma:\n  rpc_timeout: 0\n", ": lingma.rpc_timeout: must be a number > 0, got 0.0"),
-        ("lingma:\n  attach: maybe\n", ": lingma.attach: must be off, auto or a ws:// URL, got 'maybe'"),
+        ("lingma:\n  attach: maybe\n", ": lingma.attach: must be off, auto, qodercn, lingma, a ws:// URL or unix:///path, got 'maybe'"),
         ("lingma:\n  dialect: modern\n", ": lingma.dialect: must be one of auto, classic, acp, got 'modern'"),
         ("lingma:\n  instances_per_account: 17\n", ": lingma.instances_per_account: must be an integer between 1 and 16"),
         ("lingma:\n  context_windows: {q: -5}\n", ": lingma.context_windows.q: must be an integer >= 1, got -5"),

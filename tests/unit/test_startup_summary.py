@@ -38,6 +38,7 @@ def test_the_block_names_address_status_page_upstream_dialects_and_every_instanc
     ready.state, ready.logged_in, ready.user_name = "ready", True, "Alice Li"
     out = connected(Instance("bob-0", Path("/w/bob/0"), cfg.accounts[1]), "classic")
     out.state = "logged_out"
+    out.family, out.runtime_version, out.transport = "qodercn", "0.4.3", "unix"
     broken = Instance("bob-1", Path("/w/bob/1"), cfg.accounts[1])
     broken.state, broken.last_error = "failed", "start failed: no socket after 20s"
 
@@ -50,7 +51,7 @@ def test_the_block_names_address_status_page_upstream_dialects_and_every_instanc
     assert "  dialect:     acp, classic" in lines
     assert "  accounts:    alice, bob" in lines
     assert "    alice-0 (account alice): ready, logged in as Alice Li" in lines
-    assert "    bob-0 (account bob): logged_out, not logged in" in lines
+    assert "    bob-0 (account bob): logged_out, not logged in (qodercn 0.4.3 over unix)" in lines
     assert "    bob-1 (account bob): failed, start failed: no socket after 20s" in lines
     assert text.count("auth posture:") == 1
     assert lines[-len(auth_posture_lines(cfg)):] == [f"  {line}" for line in auth_posture_lines(cfg)]
