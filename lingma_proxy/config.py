@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import platform
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -162,6 +163,25 @@ class UsageConfig:
     retention_days: int = 90
 
 
+# The variables that say where a Lingma runtime lives on this machine; nothing else is kept of the environment.
+_PLACE_VARIABLES = ("LINGMA_BINARY", "APPDATA", "LOCALAPPDATA", "ProgramFiles", "USERPROFILE")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """This machine as the config loader read it once: where Lingma and QoderCN are looked for."""
+
+    home: Path
+    system: str  # Linux, Darwin or Windows, as platform.system() says
+    places: Mapping[str, str]  # the _PLACE_VARIABLES that are set
+
+    @staticmethod
+    def of_this_machine(environ: Mapping[str, str] | None = None) -> HostFacts:
+        environ = os.environ if environ is None else environ
+        places = {name: environ[name] for name in _PLACE_VARIABLES if environ.get(name)}
+        return HostFacts(Path.home(), platform.system(), places)
+
+
 @dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -175,6 +195,7 @@ class Config:
     usage: UsageConfig = field(default_factory=UsageConfig)
     accounts: list[AccountConfig] = field(default_factory=list)
     source: str = field(default="<defaults>", metadata=NOT_A_KEY)  # the file it came from
+    host: HostFacts = field(default_factory=HostFacts.of_this_machine, metadata=NOT_A_KEY | {"hidden": True})
 
 
 # Value rules, keyed by dotted key with list items as [] and map entries as *.
@@ -376,6 +397,7 @@ def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> C
     cfg = checker.build(Config, data)
     cfg.auth.api_key_names = key_names if any(key_names) else []
     cfg.source = checker.source
+    cfg.host = HostFacts.of_this_machine(environ)
     if not cfg.lingma.simulator.scenario:
         # The simulator's own variable, so a scenario set for a bare simulator also reaches one the proxy starts.
         cfg.lingma.simulator.scenario = environ.get("LINGMA_SIM_SCENARIO", "")
@@ -391,6 +413,7 @@ def _plain(value: Any, secret: bool = False) -> Any:
         return {
             f.name: _plain(getattr(value, f.name), secret or bool(f.metadata.get("secret")))
             for f in dataclasses.fields(value)
+            if not f.metadata.get("hidden")
         }
     if isinstance(value, list):
         return [_plain(item, secret) for item in value]
@@ -407,7 +430,8 @@ def effective_config(cfg: Config) -> dict:
 def _secrets_in(value: Any, secret: bool = False) -> Iterator[str]:
     if dataclasses.is_dataclass(value):
         for f in dataclasses.fields(value):
-            yield from _secrets_in(getattr(value, f.name), secret or bool(f.metadata.get("secret")))
+            if not f.metadata.get("hidden"):
+                yield from _secrets_in(getattr(value, f.name), secret or bool(f.metadata.get("secret")))
     elif isinstance(value, (list, dict)):
         for item in value.values() if isinstance(value, dict) else value:
             yield from _secrets_in(item, secret)

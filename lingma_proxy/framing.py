@@ -71,3 +71,7 @@ class FrameDecoder:
                     raise FramingError(f"frame length {length} out of range")
                 return length
         raise FramingError("Unknown message header")
+
+
+# QoderCN refuses a WebSocket upgrade without this header when its runtime wants a machine token (§11.3).
+MACHINE_TOKEN_HEADER = "Cosy-MachineToken"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -65,7 +63,7 @@ class Target:
         return bool(self.upstream.attach)
 
     def endpoint_of(self, process: LingmaProcess) -> Endpoint:
-        endpoint = spawned_endpoint(process.url, process.work_dir, Path.home())
+        endpoint = spawned_endpoint(process.url, process.work_dir, self.cfg.host.home)
         if endpoint.machine_token:
             self.redactor.add(endpoint.machine_token)  # §11.3: never in the report
         return endpoint
@@ -114,7 +112,8 @@ class Target:
         (NoAttachTarget when there is none)."""
         self.workspace.mkdir()
         if self.attached:
-            self.endpoint = resolve_attach(self.upstream.attach, Path.home(), platform.system(), os.environ)
+            host = self.cfg.host
+            self.endpoint = resolve_attach(self.upstream.attach, host.home, host.system, host.places)
             if self.endpoint.machine_token:
                 self.redactor.add(self.endpoint.machine_token)
         else:

@@ -14,13 +14,12 @@ from typing import Any
 from tornado.web import Application, HTTPError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from lingma_proxy.framing import FrameDecoder, FramingError
+from lingma_proxy.framing import MACHINE_TOKEN_HEADER, FrameDecoder, FramingError
 from lingma_proxy.simulator.chat import ChatEngine
 from lingma_proxy.simulator.classic import Handler
 from lingma_proxy.simulator.peer import Peer, RpcError
 from lingma_proxy.simulator.settings import SIM_DESKTOP_VERSION, SIM_QODERCN_VERSION, SIM_VERSION
 from lingma_proxy.simulator.stats import SimStats
-from lingma_proxy.upstream.transport import MACHINE_TOKEN_HEADER
 
 log = logging.getLogger("lingma.sim")
 

@@ -20,7 +20,7 @@ def choose_upstream(cfg: Config) -> Upstream:
     if lingma.attach != "off":
         return Upstream(kind="lingma", command=[], attach=lingma.attach)
     if lingma.binary != "simulator":
-        found = find_lingma_binary(lingma.binary, os.environ, Path.home())
+        found = find_lingma_binary(lingma.binary, cfg.host.places, cfg.host.home)
         if found is not None:
             return Upstream(kind="lingma", command=[str(found)])
         if lingma.binary != "auto":

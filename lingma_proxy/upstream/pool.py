@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
-import platform
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +15,7 @@ from ..config import AccountConfig, Config
 from ..errors import ApiError
 from ..redact import Redactor
 from .attach import resolve_attach, spawned_endpoint
+from .children import new_child, stop_child
 from .client import LingmaClient, connect_client
 from .health import watch_health
 from .process import LingmaProcess, LingmaStartError, PortTakenError, free_port
@@ -79,6 +78,10 @@ class Instance:
         """Upstream RPC errors by method, over every (re)start of this instance."""
         current = self.client.rpc.error_counts if self.client is not None else Counter()
         return self._past_rpc_errors + current
+
+    def keep_rpc_errors(self, counts: Counter[str]) -> None:
+        """A connection's error counts, kept past its close so /metrics never goes backwards."""
+        self._past_rpc_errors.update(counts)
 
     @property
     def usable(self) -> bool:
@@ -191,37 +194,22 @@ class Pool:
     async def _launch(self, inst: Instance) -> Endpoint:
         if self.upstream.attach:
             # Looked up on every (re)connect: an IDE that restarts its Lingma moves it to a new port.
-            return resolve_attach(self.upstream.attach, Path.home(), platform.system(), os.environ)
+            host = self.cfg.host
+            return resolve_attach(self.upstream.attach, host.home, host.system, host.places)
         inst.work_dir.mkdir(parents=True, exist_ok=True)
         if self.prepare_work_dir is not None:
             self.prepare_work_dir(inst)
         inst.socket_port, inst.http_port = free_port(), free_port()
-        inst.process = LingmaProcess(
-            self.upstream.command,
-            inst.work_dir,
-            inst.socket_port,
-            inst.http_port,
-            env=self.upstream.env,
-            name=inst.name,
-            log=logging.getLogger(f"lingma_proxy.child.{inst.name}"),
-            redact=self.redactor.redact,
-        )
+        inst.process = new_child(inst, self.upstream, self.redactor)
         generation = inst.generation
         inst.process.on_exit = lambda status: self._lost(
             inst, generation, "process_exited", f"process exited ({status})"
         )
         await inst.process.start(timeout=self.cfg.lingma.startup_timeout)
-        return spawned_endpoint(inst.process.url, inst.work_dir, Path.home())
+        return spawned_endpoint(inst.process.url, inst.work_dir, self.cfg.host.home)
 
     async def _stop_instance(self, inst: Instance) -> None:
-        client, process = inst.client, inst.process
-        inst.client = None
-        inst.process = None
-        if client is not None:
-            inst._past_rpc_errors.update(client.rpc.error_counts)
-            client.close()
-        if process is not None:
-            await process.stop()
+        await stop_child(inst)
         if inst.state != "failed":
             inst.state = "stopped"
 

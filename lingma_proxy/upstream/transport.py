@@ -17,10 +17,11 @@ from pathlib import Path
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketError, websocket_connect
 
+from ..framing import MACHINE_TOKEN_HEADER
+
 _log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # Tornado's 10 MiB default would cut large prompts and answers
-MACHINE_TOKEN_HEADER = "Cosy-MachineToken"  # §11.3
 _READ_CHUNK = 256 * 1024
 
 WEBSOCKET, UNIX = "websocket", "unix"
