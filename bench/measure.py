@@ -1,4 +1,4 @@
-"""Numbers from samples and from /proc: percentiles, a run's summary, a process's RSS and open fds."""
+"""Numbers from samples and from /proc: percentiles, a run's summary, a process's RSS, CPU time and open fds."""
 
 from __future__ import annotations
 
@@ -65,6 +65,38 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process (not its children), in seconds, from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces; fields 14 and 15 follow it
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds that named processes spend while in use: `with CpuMeter(pids) as cpu:`, then `cpu.spent`.
+
+    Read from /proc before and after the load, so it counts every thread of the process and nothing of
+    the load generator."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.spent: dict[str, float] = {}
+        self._start: dict[str, float | None] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, pid in self.pids.items():
+            before, after = self._start[name], cpu_seconds(pid)
+            if before is not None and after is not None:
+                self.spent[name] = after - before
 
 
 def open_fds(pid: int) -> int | None:

@@ -46,7 +46,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def checks(results: dict) -> list[Check]:
-    """Issue 11's targets, from this run's numbers."""
+    """Issue 11's and issue 22's targets, from this run's numbers."""
     proxy = "lingma-proxy"
     added_ms = _difference(_get(results, proxy, "small_c1", "p50_ms"), _get(results, "direct", "small_c1", "p50_ms"))
     chunk_us = _difference(
@@ -62,6 +62,11 @@ def checks(results: dict) -> list[Check]:
     over_litellm = _ratio(_get(results, proxy, "small_c32", "rps"), _get(results, "litellm", "small_c32", "rps"))
     errors = _get(results, proxy, "burst200", "errors")
     rss = _get(results, proxy, "process", "rss_peak_200_streams_mb")
+    rss_idle = _get(results, proxy, "process", "rss_idle_mb")
+    floor_cpu = _get(results, "floor", "small_c32", "cpu_us", "server")
+    proxy_cpu = _ratio(_get(results, proxy, "small_c32", "cpu_us", "server"), floor_cpu)
+    simulator_cpu = _ratio(_get(results, proxy, "small_c32", "cpu_us", "simulator"), floor_cpu)
+    chunk_cpu = _get(results, proxy, "stream500", "cpu_us_per_chunk", "server")
 
     def check(
         name: str, value: float | None, unit: str, target: str, ok: Callable[[float], bool] | None = None
@@ -72,11 +77,15 @@ def checks(results: dict) -> list[Check]:
         check("added latency per small request, p50 (proxy − direct)", added_ms, "ms", "< 2 ms", lambda v: v < 2),
         check("per-chunk streaming overhead (proxy − direct)", chunk_us, "µs", "< 50 µs", lambda v: v < 50),
         check("first-token overhead, 500-chunk stream (proxy − direct)", ttfb_ms, "ms", ""),
-        check("proxy rps ÷ floor rps, c=32", floor_share, "×", "≥ 0.50", lambda v: v >= 0.5),
+        check("proxy CPU per request ÷ floor's, small, c=32", proxy_cpu, "×", "≤ 3", lambda v: v <= 3),
+        check("simulator CPU per request ÷ floor's, small, c=32", simulator_cpu, "×", "≤ 2.5", lambda v: v <= 2.5),
+        check("proxy CPU per chunk, 500-chunk stream", chunk_cpu, "µs", "≤ 25 µs", lambda v: v <= 25),
+        check("proxy rps ÷ floor rps, c=32", floor_share, "×", "≥ 0.25", lambda v: v >= 0.25),
         check("proxy rps ÷ floor rps, c=1", floor_share_c1, "×", ""),
-        check("proxy rps ÷ direct-upstream rps, c=32", upstream_share, "×", ""),
-        check("proxy rps ÷ LiteLLM rps, c=32", over_litellm, "×", "≥ 3", lambda v: v >= 3),
+        check("proxy rps ÷ direct-upstream rps, c=32", upstream_share, "×", "≥ 0.8", lambda v: v >= 0.8),
+        check("proxy rps ÷ LiteLLM rps, c=32", over_litellm, "×", "≥ 10", lambda v: v >= 10),
         check("errors in 200 concurrent streams", errors, "", "0", lambda v: v == 0),
+        check("proxy RSS idle", rss_idle, "MB", "≤ 80 MB", lambda v: v <= 80),
         check("proxy RSS at 200 streams (peak)", rss, "MB", "< 150 MB", lambda v: v < 150),
     ]
 
@@ -96,6 +105,12 @@ def _pair(a: float | None, b: float | None) -> str:
     return "—" if a is None and b is None else f"{_fmt(a)} / {_fmt(b)}"
 
 
+def _cpu(r: dict, key: str) -> str:
+    """CPU µs of the server process / of the simulator behind it, where each was measured."""
+    spent = r.get(key) or {}
+    return _pair(spent.get("server"), spent.get("simulator"))
+
+
 # (label, how to read the cell from one target's results)
 _ROWS: list[tuple[str, list[tuple[str, Callable[[dict], str]]]]] = [
     (
@@ -110,6 +125,7 @@ _ROWS: list[tuple[str, list[tuple[str, Callable[[dict], str]]]]] = [
         [
             ("requests/s", lambda r: _fmt(r.get("rps"))),
             ("p50 / p99 ms", lambda r: _pair(r.get("p50_ms"), r.get("p99_ms"))),
+            ("CPU µs per request, server / simulator", lambda r: _cpu(r, "cpu_us")),
         ],
     ),
     (
@@ -117,6 +133,7 @@ _ROWS: list[tuple[str, list[tuple[str, Callable[[dict], str]]]]] = [
         [
             ("first token p50 ms", lambda r: _fmt(r.get("first_token_p50_ms"))),
             ("per chunk µs (total − first token) / 500", lambda r: _fmt(r.get("per_chunk_us"))),
+            ("CPU µs per chunk, server / simulator", lambda r: _cpu(r, "cpu_us_per_chunk")),
             ("total p50 ms", lambda r: _fmt(r.get("p50_ms"))),
         ],
     ),

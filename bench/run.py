@@ -31,14 +31,15 @@ def log(line: str) -> None:
 
 
 async def measure_target(target: Target, plan: Plan) -> dict:
-    log(f"  {target.name} at {target.url} (pid {target.pid})")
-    return await run_workloads(http_callers(target.url, target.model), plan, target.pid, log)
+    log(f"  {target.name} at {target.url} (pids {target.pids})")
+    return await run_workloads(http_callers(target.url, target.model), plan, target.pids, log)
 
 
 async def measure_direct(tmp: Path, plan: Plan) -> dict:
     async with direct_upstream(tmp) as (sim, client):
         log(f"  direct upstream: IPC client → simulator pid {sim.process.pid}")
-        return await run_workloads(direct_callers(client), plan, None, log)
+        pids = {"simulator": sim.process.pid} if sim.process.pid is not None else {}
+        return await run_workloads(direct_callers(client), plan, pids, log)
 
 
 async def measure_litellm(tmp: Path, floor: Target, plan: Plan, notes: list[str]) -> dict | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from direct import DirectCaller
 from httpclient import Caller, HttpCaller, closed_loop
-from measure import PeakRss, open_fds, per_chunk_us, rss_mb, summarize
+from measure import CpuMeter, PeakRss, open_fds, per_chunk_us, rss_mb, summarize
 from targets import API_KEY
 from workloads import (
     BURST_MARKER,
@@ -42,7 +42,7 @@ class Plan:
 
 
 DEFAULT_PLAN = Plan(small_c1=1000, small_c32=2000, stream=30, big=10, agent=50, warmup=50)
-QUICK_PLAN = Plan(small_c1=200, small_c32=600, stream=5, big=3, agent=10, warmup=20)
+QUICK_PLAN = Plan(small_c1=200, small_c32=1500, stream=5, big=3, agent=10, warmup=20)
 
 # (result key, caller kind, number of requests from the plan, concurrency)
 WORKLOADS: list[tuple[str, str, Callable[[Plan], int], int]] = [
@@ -95,25 +95,37 @@ async def warm_up(callers: CallerFactories, plan: Plan) -> None:
     await closed_loop(callers["agent"], 2, 1)
 
 
-async def run_workloads(callers: CallerFactories, plan: Plan, pid: int | None, log: Callable[[str], None]) -> dict:
-    """Every workload against one target; with `pid`, the server process's RSS and fds around them."""
+async def run_workloads(
+    callers: CallerFactories, plan: Plan, pids: dict[str, int], log: Callable[[str], None]
+) -> dict:
+    """Every workload against one target. `pids` names the processes that serve it ("server" first, then
+    e.g. "simulator"): the server's RSS and fds around the run, and every process's CPU µs per request
+    (and per chunk of the 500-chunk stream) beside each workload."""
     process: dict = {}
-    if pid is not None:
-        process = {"rss_idle_mb": rss_mb(pid), "fds_before": open_fds(pid)}
+    server = pids.get("server")
+    if server is not None:
+        process = {"rss_idle_mb": rss_mb(server), "fds_before": open_fds(server)}
     await warm_up(callers, plan)
     results: dict = {"process": process}
     for key, kind, count, concurrency in WORKLOADS:
-        if key == "burst200" and pid is not None:
-            async with PeakRss(pid) as peak:
+        with CpuMeter(pids) as cpu:
+            if key == "burst200" and server is not None:
+                async with PeakRss(server) as peak:
+                    run = await closed_loop(callers[kind], count(plan), concurrency)
+                process["rss_peak_200_streams_mb"] = peak.peak_mb
+            else:
                 run = await closed_loop(callers[kind], count(plan), concurrency)
-            process["rss_peak_200_streams_mb"] = peak.peak_mb
-        else:
-            run = await closed_loop(callers[kind], count(plan), concurrency)
         results[key] = summarize(run)
+        if run.samples:
+            per_request = {name: spent * 1e6 / len(run.samples) for name, spent in cpu.spent.items()}
+            results[key]["cpu_us"] = {name: round(value, 1) for name, value in per_request.items()}
         if key == "stream500":
             results[key]["per_chunk_us"] = per_chunk_us(run, STREAM_CHUNKS)
+            results[key]["cpu_us_per_chunk"] = {
+                name: round(value / STREAM_CHUNKS, 2) for name, value in results[key].get("cpu_us", {}).items()
+            }
         log(f"    {key:<10} {results[key]}")
-    if pid is not None:
+    if server is not None:
         await asyncio.sleep(SETTLE_SEC)
-        process.update(rss_after_mb=rss_mb(pid), fds_after=open_fds(pid))
+        process.update(rss_after_mb=rss_mb(server), fds_after=open_fds(server))
     return results

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from workloads import write_scenario
 
-from harness.proxy import Proxy, deep_merge, free_port, start_proxy
+from harness.proxy import Proxy, child_pids, deep_merge, free_port, start_proxy
 
 BENCH = Path(__file__).resolve().parent
 STREAMS_CAPACITY = 256  # above the 200-stream burst, so the proxy's own limits never queue the bench
@@ -47,6 +47,11 @@ class Target:
     pid: int
     stop: Callable[[], None]
     extra: dict = field(default_factory=dict)
+    helpers: dict[str, int] = field(default_factory=dict)  # other processes serving it, by name: their CPU counts too
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {"server": self.pid, **self.helpers}
 
 
 def wait_for_http(url: str, process: subprocess.Popen, timeout: float, what: str) -> None:
@@ -93,4 +98,7 @@ def start_lingma_proxy(tmp: Path, overrides: dict | None = None) -> tuple[Target
     scenario = write_scenario(tmp / "bench-scenario.yaml")
     config = deep_merge(PROXY_CONFIG, {"lingma": {"simulator": {"scenario": str(scenario)}}})
     proxy = start_proxy(tmp, deep_merge(config, overrides or {}))
-    return Target("lingma-proxy", proxy.url, "auto", proxy.process.pid, proxy.stop), proxy
+    simulators = child_pids(proxy.process.pid)  # one instance: its simulator is the proxy's only child
+    helpers = {"simulator": simulators[0]} if len(simulators) == 1 else {}
+    target = Target("lingma-proxy", proxy.url, "auto", proxy.process.pid, proxy.stop, helpers=helpers)
+    return target, proxy
