@@ -149,6 +149,9 @@ class ThinkSplitter:
 def _partial_marker_length(text: str, markers: tuple[str, ...]) -> int:
     """Length of the longest suffix of `text` that is a proper prefix of one of the markers."""
     longest = max(len(marker) for marker in markers) - 1
+    tail = text[-longest:]
+    if not any(marker[0] in tail for marker in markers):
+        return 0  # what nearly every delta ends with: no marker can even begin in it
     for size in range(min(longest, len(text)), 0, -1):
         suffix = text[-size:]
         if any(marker.startswith(suffix) for marker in markers):
