@@ -1,20 +1,25 @@
-"""Identifiers the vendors' clients expect: a type prefix and a random, URL-safe tail."""
+"""Identifiers the vendors' clients expect: a type prefix and a random, URL-safe tail.
+
+They name responses and tool calls, and guard nothing, so they come from a fast generator seeded
+once from the OS, not from `secrets` (which costs a system call per character).
+"""
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
 _RANDOM_CHARS = 24
+_RANDOM = random.Random()  # our own, so that nobody seeding the global generator makes ids repeat
 # Anthropic validates tool_use ids against ^[a-zA-Z0-9_-]+$ when they come back in the history.
 _NOT_ANTHROPIC_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def new_id(prefix: str) -> str:
     """`prefix` + 24 random alphanumerics (~143 bits), e.g. new_id("call_"), new_id("chatcmpl-")."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_CHARS))
+    return prefix + "".join(_RANDOM.choices(_ALPHABET, k=_RANDOM_CHARS))
 
 
 def anthropic_tool_id(call_id: str) -> str:
