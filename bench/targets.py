@@ -34,7 +34,8 @@ PROXY_CONFIG = {
         "max_concurrent_per_instance": STREAMS_CAPACITY,
         "queue_timeout_sec": 60,
     },
-    "lingma": {"health_interval_sec": 30.0, "rpc_timeout": 60.0},
+    # The 1 MB workload is ~240k tokens: a model whose window holds it, as the 1M-token Qwen ones do.
+    "lingma": {"health_interval_sec": 30.0, "rpc_timeout": 60.0, "context_windows": {"auto": 1_000_000}},
     "sessions": {"reuse": False},
 }
 
