@@ -47,6 +47,7 @@ class CompletionService:
         self._turn_context = TurnContext(
             ask_mode=cfg.lingma.default_ask_mode,
             context_usage=cfg.lingma.context_usage,
+            queue_wait_sec=cfg.lingma.queue_wait_sec,
             tools=cfg.tools,
             sessions=sessions,
             metrics=metrics,

@@ -18,8 +18,15 @@ import ujson
 
 from lingma_proxy.simulator.auth import Auth
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
-from lingma_proxy.simulator.plan import DEFAULT_RPC_ERROR, ReplyPlan, plan_reply, split_chunks, visible_text
-from lingma_proxy.simulator.scenario import Scenario
+from lingma_proxy.simulator.plan import (
+    DEFAULT_RPC_ERROR,
+    REFUSAL_MESSAGES,
+    ReplyPlan,
+    plan_reply,
+    split_chunks,
+    visible_text,
+)
+from lingma_proxy.simulator.scenario import REFUSALS, Scenario
 from lingma_proxy.simulator.sessions import SessionStore
 from lingma_proxy.simulator.settings import RPC_TIMEOUT_SEC
 from lingma_proxy.simulator.stats import SimStats
@@ -108,6 +115,8 @@ class ChatEngine:
             raise NotLoggedIn()
         if rule is not None and rule.fault == "rpc_error":
             raise RpcError(-32603, rule.message or DEFAULT_RPC_ERROR)
+        if rule is not None and rule.fault in REFUSALS:
+            raise RpcError(-32603, rule.message or REFUSAL_MESSAGES[rule.fault].replace("{session_id}", ask.session_id))
         self._sessions.add_question(ask.session_id, ask.question, ask.is_reply)
         return plan_reply(rule, ask.question, self._sessions.user_texts(ask.session_id))
 

@@ -20,7 +20,9 @@ import yaml
 
 log = logging.getLogger("lingma.sim")
 
-FAULTS = ("crash_mid_stream", "hang", "rpc_error", "logged_out", "slow_tokens", "finish_error")
+# The business errors of docs/protocol.md §11.8 and a lost session: each refuses the ask with a canned error.
+REFUSALS = ("queue", "quota", "daily_limit", "content_policy", "duplicate_request", "session_lost")
+FAULTS = ("crash_mid_stream", "hang", "rpc_error", "logged_out", "slow_tokens", "finish_error", *REFUSALS)
 THINK_STYLES = ("chat_think", "inline", "think_tag")
 SESSION_NEW_BEHAVIOURS = ("unknown", "hang")
 
