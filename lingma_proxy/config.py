@@ -101,12 +101,17 @@ class LingmaConfig:
     default_ask_mode: str = "chat"  # chat|agent
     dialect: str = "auto"  # auto|classic|acp
     dialect_probe_sec: float = 5.0  # how long auto waits on session/new; §9 allows up to 15
-    context_usage: bool = True  # agent dialect: take input tokens from Lingma's context_usage [unverified]
+    # Take input tokens from Lingma's own figure (agent context_usage, classic context/usage/sync) [unverified]
+    context_usage: bool = True
     queue_wait_sec: float = 60.0  # how long a request Lingma queued (code 10605) may wait, retrying, in all
     dedicated_domain_url: str = ""
     instances_per_account: int = 1
     health_interval_sec: float = 15.0
     model_aliases: dict[str, str] = field(default_factory=dict)
+    # Tried in order when the chosen model fails before answering with quota, daily limit, queue timeout or
+    # "model unavailable" (docs/features.md §2).
+    fallback_models: list[str] = field(default_factory=list)
+    classic_images: str = "auto"  # auto: the classic dialect uploads images (image/upload) [unverified]; off: 400
     context_windows: dict[str, int] = field(default_factory=dict)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 
@@ -238,6 +243,8 @@ _RULES: dict[str, Rule] = {
     "lingma.instances_per_account": int_between(1, 16),
     "lingma.health_interval_sec": POSITIVE,
     "lingma.model_aliases.*": NON_EMPTY,
+    "lingma.fallback_models[]": NON_EMPTY,
+    "lingma.classic_images": one_of("auto", "off"),
     "lingma.context_windows.*": int_at_least(1),
     "lingma.simulator.dialect": matching("classic, acp, or empty for the family's own", "classic|acp", ""),
     "lingma.simulator.family": one_of("lingma", "qodercn"),

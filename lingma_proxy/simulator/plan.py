@@ -25,6 +25,7 @@ REFUSAL_MESSAGES = {
     "content_policy": "The input contains inappropriate content, blocked by the content security policy",
     "duplicate_request": "Duplicate request",
     "session_lost": "session not found: {session_id}",
+    "model_unavailable": "model {model} is not available",
 }
 
 # Deterministic memory: (a question, the earlier statement it recalls, the reply). The word pair

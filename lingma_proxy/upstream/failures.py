@@ -22,6 +22,7 @@ SESSION_LOST = "session_lost"
 QUOTA_EXCEEDED = "quota_exceeded"
 DAILY_LIMIT = "daily_limit_exceeded"
 CONTENT_POLICY = "content_policy"
+MODEL_UNAVAILABLE = "model_unavailable"
 LOGIN_HINT = "run `python lingma_proxy.py login` (or set `lingma.attach: auto` to use a logged-in IDE's Lingma)"
 
 _REDACTOR = Redactor()  # credential shapes only: upstream messages must never carry a token to a client
@@ -42,6 +43,11 @@ _DUPLICATE = re.compile(r"duplicate request|重复请求", re.I)
 _DAILY_LIMIT = re.compile(r"daily.{0,20}limit|每日|今日.{0,10}(?:上限|额度)", re.I)
 _CONTENT_POLICY = re.compile(
     r"content.{0,20}(?:policy|security|filter|safety)|inappropriate|sensitive content|违规|敏感|内容安全", re.I
+)
+_MODEL_UNAVAILABLE = re.compile(
+    r"model\W{1,3}(?:\S+\W{1,3})?(?:is\W{1,3})?(?:not available|unavailable|offline|not exist|does not exist)"
+    r"|模型.{0,10}(?:不可用|下线|不存在)",
+    re.I,
 )
 _SESSION_LOST = re.compile(
     r"(?:unknown|invalid|no such) session|session\W{0,3}(?:id\W{0,3})?(?:not found|does not exist|is unknown)"
@@ -106,6 +112,8 @@ def _business_failure(message: str) -> ApiError | None:
     if _CONTENT_POLICY.search(message):
         refused = f"Lingma refused the content (content policy; not retried): {message}"
         return ApiError("invalid_request", refused, code=CONTENT_POLICY)
+    if _MODEL_UNAVAILABLE.search(message):
+        return ApiError("unavailable", f"The model is not available on Lingma: {message}", code=MODEL_UNAVAILABLE)
     if _SESSION_LOST.search(message):
         return ApiError("upstream", f"Lingma no longer has the session: {message}", code=SESSION_LOST)
     return None

@@ -45,3 +45,8 @@ def test_credentials_in_an_upstream_message_never_reach_the_client():
 def test_the_business_error_table(message, status, code, retry_after):
     error = classify_failure(message)
     assert (error.status, error.code, error.retry_after) == (status, code, retry_after)
+
+
+def test_an_unavailable_model_is_told_apart_from_an_empty_model_key():
+    assert classify_failure("model dashscope_qmodel is not available").code == "model_unavailable"
+    assert classify_failure("model key is empty").code is None
