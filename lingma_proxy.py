@@ -8,7 +8,8 @@
                                    log an account's Lingma instances in (stop the proxy first)
     export-session [--account NAME] [--output FILE]
                                    write an account's session bundle (stop the proxy first)
-    check [--account NAME]         start one Lingma as serve would and report whether it can serve
+    check [--account NAME] [--recheck-reuse]
+                                   start one Lingma as serve would and report whether it can serve
                                    (alias: doctor; exit 0 OK, 1 FAIL, 2 config error)
     models [--account NAME] [--json]
                                    list the model ids requests accept, as /v1/models does
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         aliases=("doctor",),
     )  # fmt: skip
     check.add_argument("--account", metavar="NAME", help=_ACCOUNT_HELP % "the first")
+    check.add_argument(
+        "--recheck-reuse", action="store_true",
+        help="run the session-reuse canary again (two tiny requests) and keep its verdict for serve",
+    )  # fmt: skip
     check.set_defaults(command="check")  # also when invoked as doctor
     models = command(
         "models", "list the model ids requests accept, as /v1/models does",
@@ -144,7 +149,7 @@ def dispatch(command: str, args: argparse.Namespace, cfg: Config) -> int:
     if command == "check":
         from lingma_proxy.cli.check import run_check
 
-        return asyncio.run(run_check(cfg, args.account))
+        return asyncio.run(run_check(cfg, args.account, args.recheck_reuse))
     if command == "models":
         from lingma_proxy.cli.models import run_models
 

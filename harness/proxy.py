@@ -103,6 +103,9 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None = None, env: dict[str, 
     base: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "log_level": "debug"},
         "lingma": {"binary": "simulator", "work_dir": str(tmp / "instances"), "health_interval_sec": 2.0},
+        # Not auto: its canary would add two asks to every simulator's record at an unknown moment. Tests of
+        # the canary ask for auto themselves.
+        "sessions": {"reuse": "on"},
     }
     family = "qodercn" if dialect == "qodercn" else "lingma"
     expected_dialect = "acp" if family == "qodercn" else dialect

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 import tornado.netutil
 import tornado.web
 
 from . import tokens
 from .completion import CompletionService
+from .completion.reuse_trust import ReuseTrust
 from .config import Config, secret_values
 from .debug_ring import RequestRing
 from .errors import ApiError
@@ -35,6 +37,7 @@ from .models import ModelRegistry
 from .recent_requests import RecentRequests
 from .redact import Redactor
 from .response_store import ResponseStore
+from .reuse_verdicts import VerdictStore
 from .services import Services
 from .sessions import SessionCache, SessionEntry
 from .startup_summary import auth_warnings, listen_url, summary_lines
@@ -84,7 +87,9 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
     bundles = BundleImporter()
     pool = Pool(cfg, upstream, redactor, prepare_work_dir=bundles.prepare_work_dir)
     models = ModelRegistry(cfg.lingma, pool)
-    sessions = SessionCache(cfg.sessions, lambda entry: _delete_upstream_session(pool, entry))
+    verdicts = VerdictStore(Path(cfg.lingma.work_dir))
+    reuse = ReuseTrust(cfg.sessions.reuse, cfg.lingma.default_model, pool, models, verdicts)
+    sessions = SessionCache(cfg.sessions, lambda entry: _delete_upstream_session(pool, entry), reuse.allowed)
     pool.restart_listeners.append(lambda inst: sessions.forget_instance(inst.name))
     metrics = Metrics(pool, sessions)
     login = LoginManager(cfg, pool, redactor, bundles.errors)
@@ -97,6 +102,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         models=models,
         completions=CompletionService(cfg, pool, models, sessions, metrics, before_acquire=login.log_in_if_nobody_is),
         sessions=sessions,
+        reuse=reuse,
         responses=ResponseStore(max_bytes=cfg.limits.response_store_bytes),
         metrics=metrics,
         debug_ring=RequestRing(redactor),
@@ -127,7 +133,8 @@ def _delete_upstream_session(pool: Pool, entry: SessionEntry) -> None:
 
 def log_startup_summary(cfg: Config, port: int, services: Services) -> None:
     """One block once the pool has started; the risky auth choices follow as warnings of their own."""
-    log.info("%s", "\n".join(summary_lines(cfg, port, services.upstream, services.pool.instances)))
+    lines = summary_lines(cfg, port, services.upstream, services.pool.instances)
+    log.info("%s", "\n".join([*lines, f"  {services.reuse.summary()}"]))
     for warning in auth_warnings(cfg, port):
         log.warning("%s", warning)
 

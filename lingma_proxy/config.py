@@ -101,11 +101,17 @@ class LingmaConfig:
     default_ask_mode: str = "chat"  # chat|agent
     dialect: str = "auto"  # auto|classic|acp
     dialect_probe_sec: float = 5.0  # how long auto waits on session/new; §9 allows up to 15
-    context_usage: bool = True  # agent dialect: take input tokens from Lingma's context_usage [unverified]
+    # Take input tokens from Lingma's own figure (agent context_usage, classic context/usage/sync) [unverified]
+    context_usage: bool = True
+    queue_wait_sec: float = 60.0  # how long a request Lingma queued (code 10605) may wait, retrying, in all
     dedicated_domain_url: str = ""
     instances_per_account: int = 1
     health_interval_sec: float = 15.0
     model_aliases: dict[str, str] = field(default_factory=dict)
+    # Tried in order when the chosen model fails before answering with quota, daily limit, queue timeout or
+    # "model unavailable" (docs/features.md §2).
+    fallback_models: list[str] = field(default_factory=list)
+    classic_images: str = "auto"  # auto: the classic dialect uploads images (image/upload) [unverified]; off: 400
     context_windows: dict[str, int] = field(default_factory=dict)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 
@@ -129,7 +135,8 @@ class LoginConfig:
 
 @dataclass
 class SessionsConfig:
-    reuse: bool = True
+    # auto: reuse only on a runtime whose two-turn canary kept the history (docs/features.md §3); on; off.
+    reuse: str = "auto"
     cache_max_entries: int = 1024
     cache_ttl_sec: float = 3600.0
 
@@ -231,10 +238,13 @@ _RULES: dict[str, Rule] = {
     "lingma.default_ask_mode": one_of("chat", "agent"),
     "lingma.dialect": one_of("auto", "classic", "acp"),
     "lingma.dialect_probe_sec": POSITIVE,
+    "lingma.queue_wait_sec": NOT_NEGATIVE,
     "lingma.dedicated_domain_url": matching("empty or an http(s):// URL", r"https?://\S+", ""),
     "lingma.instances_per_account": int_between(1, 16),
     "lingma.health_interval_sec": POSITIVE,
     "lingma.model_aliases.*": NON_EMPTY,
+    "lingma.fallback_models[]": NON_EMPTY,
+    "lingma.classic_images": one_of("auto", "off"),
     "lingma.context_windows.*": int_at_least(1),
     "lingma.simulator.dialect": matching("classic, acp, or empty for the family's own", "classic|acp", ""),
     "lingma.simulator.family": one_of("lingma", "qodercn"),
@@ -242,6 +252,7 @@ _RULES: dict[str, Rule] = {
     "login.timeout": POSITIVE,
     "login.max_retry": int_at_least(0),
     "login.selectors.*": NON_EMPTY,
+    "sessions.reuse": one_of("auto", "on", "off"),
     "sessions.cache_max_entries": int_at_least(1),
     "sessions.cache_ttl_sec": POSITIVE,
     "tools.emulation": one_of("auto", "off"),
@@ -332,6 +343,16 @@ def _split_api_keys(data: dict, checker: SchemaBuilder) -> list[str]:
     return names
 
 
+_LEGACY_REUSE = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+
+
+def _legacy_reuse(data: dict) -> None:
+    """sessions.reuse was a boolean: its words (in the file or the environment) still mean on and off."""
+    sessions = data.get("sessions")
+    if isinstance(sessions, dict) and "reuse" in sessions:
+        sessions["reuse"] = _LEGACY_REUSE.get(str(sessions["reuse"]).strip().lower(), sessions["reuse"])
+
+
 def _check_accounts(cfg: Config, environ: Mapping[str, str], checker: SchemaBuilder) -> None:
     seen: set[str] = set()
     for index, account in enumerate(cfg.accounts):
@@ -394,6 +415,7 @@ def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> C
     data = read_yaml_file(path) if path else {}
     checker.apply_env(Config, data, environ)
     key_names = _split_api_keys(data, checker)
+    _legacy_reuse(data)
     cfg = checker.build(Config, data)
     cfg.auth.api_key_names = key_names if any(key_names) else []
     cfg.source = checker.source

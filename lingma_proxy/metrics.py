@@ -60,6 +60,10 @@ class Metrics:
             "lingma_proxy_tool_repairs", "Repair prompts sent for a missing forced tool call", registry=r
         )
         self.logins = Counter("lingma_proxy_logins", "Login flows by result", ["result"], registry=r)
+        self.model_fallbacks = Counter(
+            "lingma_proxy_model_fallbacks", "Requests moved to the next of lingma.fallback_models",
+            ["from_model", "to_model"], registry=r,
+        )
         r.register(_LiveState(pool, sessions))
 
     def observe_completion(

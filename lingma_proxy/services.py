@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .completion import CompletionService
+from .completion.reuse_trust import ReuseTrust
 from .config import Config
 from .debug_ring import RequestRing
 from .login.manager import LoginManager
@@ -29,6 +30,7 @@ class Services:
     models: ModelRegistry
     completions: CompletionService
     sessions: SessionCache
+    reuse: ReuseTrust  # sessions.reuse: auto's canary verdicts per runtime
     responses: ResponseStore
     metrics: Metrics
     debug_ring: RequestRing

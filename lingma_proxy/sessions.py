@@ -46,8 +46,16 @@ def _key(api_key_id: str, model: str, canonical: str) -> str:
 class SessionCache:
     """LRU + TTL map from conversation key to the upstream session holding that conversation."""
 
-    def __init__(self, cfg: SessionsConfig, delete_upstream: Callable[[SessionEntry], None]) -> None:
-        self.enabled = cfg.reuse
+    def __init__(
+        self,
+        cfg: SessionsConfig,
+        delete_upstream: Callable[[SessionEntry], None],
+        trusted: Callable[[str], bool] = lambda instance: True,
+    ) -> None:
+        """`trusted(instance)`: may a session on that instance be continued? (sessions.reuse: auto asks the
+        canary's verdict for its runtime, completion/reuse_trust.py.)"""
+        self.enabled = cfg.reuse != "off"
+        self._trusted = trusted
         self._max = cfg.cache_max_entries
         self._ttl = cfg.cache_ttl_sec
         self._entries: OrderedDict[str, SessionEntry] = OrderedDict()
@@ -71,6 +79,9 @@ class SessionCache:
         if entry is not None and time.monotonic() - entry.stored_at > self._ttl:
             self._evict(entry, "expired")
             entry = None
+        if entry is not None and not self._trusted(entry.instance):
+            self._evict(entry, "untrusted")  # its runtime's canary has since found that follow-ups forget
+            entry = None
         if entry is None:
             self.misses += 1
             return ReusePlan(None, 0)
@@ -85,9 +96,10 @@ class SessionCache:
         reply_text: str,
         calls: Sequence[ToolCall],
         entry: SessionEntry,
-    ) -> None:
-        if not self.enabled:
-            return
+    ) -> bool:
+        """Keep `entry` for the conversation's next turn; False when it is not kept (delete it upstream)."""
+        if not self.enabled or not self._trusted(entry.instance):
+            return False
         key = _key(api_key_id, model, render_prefix_after_reply(conv, reply_text, calls))
         now = time.monotonic()
         entry.stored_at = now
@@ -102,6 +114,7 @@ class SessionCache:
                 break
             self._entries.popitem(last=False)
             self._evict(oldest, "evicted" if now - oldest.stored_at <= self._ttl else "expired")
+        return True
 
     def abandon(self, entry: SessionEntry) -> None:
         """A claimed session that cannot be continued after all (its instance is busy or restarted)."""

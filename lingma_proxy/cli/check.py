@@ -18,10 +18,10 @@ def _say(line: str) -> None:
     print(line, flush=True)  # progress as it happens, even when stdout is a pipe
 
 
-async def run_check(cfg: Config, account_name: str | None) -> int:
+async def run_check(cfg: Config, account_name: str | None, recheck_reuse: bool = False) -> int:
     _say(f"config: {cfg.source}: valid")
     try:
-        found = await inspect_account(cfg, account_name, _say)
+        found = await inspect_account(cfg, account_name, _say, reuse=True, recheck_reuse=recheck_reuse)
     except CliError as err:
         print(f"lingma-proxy check: {err}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from ..startup_summary import upstream_label
 from ..upstream.choice import choose_upstream
 from ..upstream.pool import Upstream
 from .instance import pick_account, private_instance
+from .reuse import reuse_line
 
 # On top of lingma.startup_timeout: connect, initialize, the dialect probe (§9), auth/status, the model list.
 _AFTER_START_SEC = 30.0
@@ -48,8 +49,11 @@ def _login_hint(account: AccountConfig | None, upstream: Upstream) -> str:
     return "run python lingma_proxy.py login" + (f" --account {account.name}" if account else "")
 
 
-async def inspect_account(cfg: Config, account_name: str | None, say: Callable[[str], None]) -> Inspection:
-    """Everything `check` reports; InspectionFailed at the first step that fails (CliError for a bad --account)."""
+async def inspect_account(
+    cfg: Config, account_name: str | None, say: Callable[[str], None], reuse: bool = False, recheck_reuse: bool = False
+) -> Inspection:
+    """Everything `check` reports; InspectionFailed at the first step that fails (CliError for a bad --account).
+    `reuse` adds the canary's verdict (cli/reuse.py), `recheck_reuse` runs the canary first."""
     account = account_to_inspect(cfg, account_name)
     bound = cfg.lingma.startup_timeout + _AFTER_START_SEC
     try:
@@ -73,6 +77,8 @@ async def inspect_account(cfg: Config, account_name: str | None, say: Callable[[
                 say(f"login: logged in as {inst.user_name}")
                 models = flatten_models(await inst.client.query_models(), cfg.lingma.context_windows)
                 say(f"models: {len(models)}: {', '.join(model.id for model in models)}")
+                if reuse or recheck_reuse:
+                    say(await reuse_line(cfg, inst, models, recheck_reuse))
                 return Inspection(upstream, inst.name, dialect, version, inst.user_name, models)
     except TimeoutError:
         raise InspectionFailed(f"gave up after {bound:g}s (lingma.startup_timeout + {_AFTER_START_SEC:g}s)") from None

@@ -7,6 +7,7 @@ The service checks and renders a request (prepared.py), takes an upstream slot, 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..config import Config
@@ -19,10 +20,14 @@ from ..prompt import newest_turn_images
 from ..sessions import ReusePlan, SessionCache, SessionEntry
 from ..upstream.pool import Pool
 from ..upstream.slots import Lease
+from .calibration import TokenCalibration
+from .fallback import ModelFallback
 from .images import check_images_forwardable
 from .parking import ParkedChat, ParkedChats
 from .prepared import Prepared, rendered_prompt
 from .turn import Turn, TurnContext
+
+log = logging.getLogger("lingma_proxy.completion")
 
 
 class CompletionService:
@@ -43,10 +48,12 @@ class CompletionService:
         self.sessions = sessions
         self.metrics = metrics
         self.native = ParkedChats(timeout=cfg.lingma.rpc_timeout)
+        self.calibration = TokenCalibration()
         self._before_acquire = before_acquire
         self._turn_context = TurnContext(
             ask_mode=cfg.lingma.default_ask_mode,
             context_usage=cfg.lingma.context_usage,
+            queue_wait_sec=cfg.lingma.queue_wait_sec,
             tools=cfg.tools,
             sessions=sessions,
             metrics=metrics,
@@ -63,7 +70,8 @@ class CompletionService:
         model = await self.models.resolve(conv.model)
         images = newest_turn_images(conv)
         if images:
-            check_images_forwardable(images, model, self.cfg.lingma.dialect, self.pool.dialects)
+            lingma = self.cfg.lingma
+            check_images_forwardable(images, model, lingma.dialect, self.pool.dialects, lingma.classic_images)
         if conv.tools and self.cfg.tools.emulation == "off":
             raise bad_request("Tool calling is disabled on this proxy (tools.emulation: off).", param="tools")
         prompt, input_tokens = await rendered_prompt(conv, attach_images=bool(images))
@@ -89,11 +97,34 @@ class CompletionService:
             lease, plan = await self._acquire(prepared)
             turn = Turn(self._turn_context, prepared, lease, plan)
             events = turn.events()
+        fallback = ModelFallback(self.cfg.lingma.fallback_models, prepared.model)
         try:
-            async for event in events:
-                yield event
+            while True:
+                try:
+                    async for event in events:
+                        yield event
+                    return
+                except ApiError as err:
+                    model = None if turn.upstream_spoke else await self._fallback(fallback, prepared.model, err)
+                    if model is None:
+                        raise
+                # Nothing reached the client: the same slot asks the next model, in a new session.
+                self.sessions.discard(SessionEntry(lease.instance.name, lease.generation, turn.session_id))
+                self.metrics.model_fallbacks.labels(prepared.model, model).inc()
+                prepared.model = model  # the response names the model that answered
+                turn = Turn(self._turn_context, prepared, lease, ReusePlan(None, 0))
+                events = turn.events()
         finally:
             self._settle(turn, lease)
+
+    async def _fallback(self, fallback: ModelFallback, current: str, err: ApiError) -> str | None:
+        while (key := fallback.next_model(current, err)) is not None:
+            found = await self.models.find(key)
+            if found is not None:
+                log.warning("model %s failed (%s); trying %s (lingma.fallback_models)", current, err.code, found.id)
+                return found.id
+            log.warning("lingma.fallback_models: the account has no model %r; skipping it", key)
+        return None
 
     async def _acquire(self, prepared: Prepared) -> tuple[Lease, ReusePlan]:
         conv = prepared.conv
@@ -112,6 +143,8 @@ class CompletionService:
         return lease, plan
 
     def _settle(self, turn: Turn, lease: Lease) -> None:
+        prepared, context = turn.prepared, turn.upstream_context_tokens
+        self.calibration.observe(prepared.model, context, turn.output.tokens(), prepared.input_tokens)
         if turn.parked_call is not None and turn.stream is not None:
             # A native tool call went to the client: the upstream chat waits, slot and all, for its result.
             owner = turn.prepared.api_key_id

@@ -28,6 +28,7 @@ from .output import Output
 from .parking import Resumption, as_client_call, decline, may_forward
 from .pipeline import TextPipeline
 from .prepared import Prepared
+from .retries import ask_with_retries
 from .usage import finish, usage_of
 
 log = logging.getLogger("lingma_proxy.completion")
@@ -42,6 +43,7 @@ class TurnContext:
 
     ask_mode: str
     context_usage: bool  # lingma.context_usage: trust the upstream's context figure for input tokens
+    queue_wait_sec: float  # lingma.queue_wait_sec: how long a queued request may wait, in all
     tools: ToolsConfig
     sessions: SessionCache
     metrics: Metrics
@@ -70,6 +72,7 @@ class Turn:
         self.finish_reason = "stop"
         self.upstream_context_tokens: int | None = None
         self.upstream_tokens = 0  # what this turn's questions to Lingma held, repairs included
+        self.upstream_spoke = False  # Lingma sent something: from then on a failure is never retried
 
     async def events(self) -> AsyncIterator[OutputEvent | Finish]:
         conv, prepared = self.prepared.conv, self.prepared
@@ -77,14 +80,14 @@ class Turn:
             question, is_reply = render_turn(conv, self.plan.start, attach_images=bool(prepared.images)), True
         else:
             question, is_reply = prepared.prompt, False
-        async for event in self._ask(question, is_reply, prepared.images):
+        async for event in ask_with_retries(self, question, is_reply, self.ctx.queue_wait_sec, prepared.images):
             yield event
         if self.parked_call is None and self._forced_call_missing():
             log.info("forced tool call missing or invalid; sending one repair prompt")
             self.ctx.metrics.tool_repairs.inc()
             question = repair_prompt(conv.tool_choice, conv.tools, self.pipeline.rejected, self.held_calls)
             self._start_repair()
-            async for event in self._ask(question, True):
+            async for event in self.ask(question, True):
                 yield event
             if self._forced_call_missing():
                 yield self._explain_rejections()
@@ -110,9 +113,13 @@ class Turn:
 
     # ---- the upstream stream ----------------------------------------------------------------
 
-    async def _ask(
-        self, question: str, is_reply: bool, images: list[Image] | None = None
-    ) -> AsyncIterator[OutputEvent]:
+    def resend_in_full(self) -> str:
+        """The runtime lost the reused session (docs/features.md §3): a new one, and the whole conversation."""
+        self.plan = ReusePlan(None, 0)
+        self.session_id = str(uuid.uuid4())
+        return self.prepared.prompt
+
+    async def ask(self, question: str, is_reply: bool, images: list[Image] | None = None) -> AsyncIterator[OutputEvent]:
         request = ChatRequest(
             question=question,
             images=tuple(images or ()),
@@ -133,6 +140,7 @@ class Turn:
         finished = False
         try:
             async for upstream_event in stream:
+                self.upstream_spoke = True
                 if isinstance(upstream_event, UpstreamFinish):
                     finished = True
                     self.upstream_context_tokens = upstream_event.context_tokens
@@ -237,7 +245,6 @@ class Turn:
             return
         entry = SessionEntry(self.lease.instance.name, self.lease.generation, self.session_id)
         prepared = self.prepared
-        self.ctx.sessions.store(
+        self.stored = self.ctx.sessions.store(
             prepared.api_key_id, prepared.model, prepared.conv, self.output.reply(), self.output.calls, entry
         )
-        self.stored = self.ctx.sessions.enabled

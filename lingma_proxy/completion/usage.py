@@ -8,8 +8,9 @@ from ..events import Finish, Latency, Usage
 
 
 def usage_of(input_tokens: int, output_tokens: int, upstream_context: int | None) -> Usage:
-    """Our own counts, except that the upstream's context figure, when it reports one (agent dialect),
-    also covers what Lingma adds to the prompt: the input is then that context less this answer."""
+    """Our own counts, except that the upstream's context figure, when it reports one,
+    also covers what Lingma adds to the prompt: the input is then that context less this answer. Both
+    dialects report it (agent context_usage, classic context/usage/sync)."""
     if upstream_context is not None and upstream_context > output_tokens:
         return Usage(upstream_context - output_tokens, output_tokens)
     return Usage(input_tokens, output_tokens)

@@ -33,6 +33,7 @@ class HealthHandler(BaseHandler):
                 "pool_ready": ready,
                 "in_flight": pool.in_flight,
                 "instances": instances,
+                "session_reuse": self.services.reuse.describe(detail=False),
             },
             status=200 if ready else 503,
         )
@@ -67,7 +68,7 @@ def capabilities(services, detailed: bool) -> dict:
             "streaming": True,
             "tools": "off" if cfg.tools.emulation == "off" else "emulated",
             "native_tools_forwarded": cfg.tools.forward_native,
-            "session_reuse": cfg.sessions.reuse,
+            "session_reuse": cfg.sessions.reuse,  # auto | on | off
             "reasoning": True,
             "images": "acp" in services.pool.dialects,  # the agent dialect forwards them to isVl models
             "previous_response_id": True,

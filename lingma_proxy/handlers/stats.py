@@ -26,6 +26,8 @@ class StatsHandler(BaseHandler):
         self.write_json(
             {
                 "session_cache": self.services.sessions.stats(),
+                # Per model: the runtime's input figure over our count (lingma.context_usage reports the former).
+                "token_calibration": self.services.completions.calibration.stats(),
                 "pool": {"instances": [_describe_instance(inst) for inst in pool.instances]},
                 "in_flight": pool.in_flight,
                 "queued": pool.queued,

@@ -57,6 +57,7 @@ class StatusHandler(BaseHandler):
                 },
                 "accounts": _accounts(services, instances),
                 "instances": instances,
+                "session_reuse": services.reuse.describe(),
                 "models": models,
                 "models_error": models_error,
                 "default_model": cfg.lingma.default_model,

@@ -38,6 +38,7 @@ class CompletionHandler(BaseHandler):
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._last_write = 0.0
         self._encoder: Any = None
+        self._prepared: Any = None  # completion.Prepared: its model may change (lingma.fallback_models)
         self._stream_started = False
         self._client_gone = False
         self._shutting_down = False
@@ -66,7 +67,7 @@ class CompletionHandler(BaseHandler):
         """Check and render the request, then answer it in `encoder_class`'s wire format."""
         service = self.services.completions
         prepared = await service.prepare(conv, self.started, self.api_key_id)
-        self.served_model = prepared.model
+        self.served_model, self._prepared = prepared.model, prepared
         encoder = encoder_class(
             conv,
             response_id=new_id(id_prefix),
@@ -75,7 +76,7 @@ class CompletionHandler(BaseHandler):
             input_tokens=prepared.input_tokens,
             **encoder_options,
         )
-        await self.respond(encoder, service.run(prepared), conv.stream)
+        await self.respond(encoder, self._naming_the_model(service.run(prepared)), conv.stream)
 
     async def respond(self, encoder: Any, events: AsyncIterator, stream: bool) -> None:
         """Feed the same encoder in both modes; stream flushes per event, non-stream sends body()."""
@@ -155,9 +156,28 @@ class CompletionHandler(BaseHandler):
         self.set_header("Content-Type", self.stream_content_type)
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")
+        self._name_the_model()  # a keep-alive may commit before any event
         self._stream_started = True
         for frame in self._encoder.start():
             self.write(frame)
+
+    async def _naming_the_model(self, events: AsyncIterator) -> AsyncIterator:
+        """`events`, with the model named before the first of them is encoded (the model is settled by then)."""
+        named = False
+        try:
+            async for event in events:
+                if not named:
+                    self._name_the_model()
+                    named = True
+                yield event
+        finally:
+            await events.aclose()  # at once, not when collected: closing it releases the slot
+
+    def _name_the_model(self) -> None:
+        """The model that answered, in the body and `x-lingma-model`: a fallback may have replaced the chosen one."""
+        if self._prepared is not None:
+            self.served_model = self._encoder.model = self._prepared.model
+            self.set_header("x-lingma-model", self._prepared.model)
 
     def _arm_keepalive(self) -> None:
         """One timer per response, not one per event: it re-arms itself from the time of the last write."""

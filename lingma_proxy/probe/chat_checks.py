@@ -18,10 +18,9 @@ from lingma_proxy.probe.traffic import (
     reply_shapes,
     stream_session_ids,
 )
+from lingma_proxy.upstream.reuse_canary import MEMORY_WORDS, RECALL_PROMPT, remember_prompt
 
 STREAM_PROMPT = "Reply with the single word: pong."
-MEMORY_WORDS = ("lantern", "marigold", "quartz", "juniper", "saffron", "pebble", "harbor", "velvet")
-RECALL_PROMPT = "Which word did I ask you to remember? Reply with the word only."
 CONCURRENT_PROMPTS = ("Count from 1 to 5.", "Name three colours.")
 
 
@@ -86,7 +85,7 @@ async def check_finish(state: ProbeState) -> CheckResult:
 async def check_memory(state: ProbeState) -> CheckResult:
     """The same upstream session twice: classic same sessionId with isReply, ACP the same session (§5, §9)."""
     word = random.choice(MEMORY_WORDS)
-    first = await _chat(state, f"Remember the word {word}. Reply OK.")
+    first = await _chat(state, remember_prompt(word))
     facts = [f"word: {word}", f"turn 1: {_outcome(first)}"]
     if not first.completed:
         return CheckResult(7, "two-turn memory", FAIL, facts)
@@ -101,7 +100,7 @@ async def check_memory(state: ProbeState) -> CheckResult:
         facts.append("the second turn remembered the word: follow-ups keep the session's history")
         return CheckResult(7, "two-turn memory", PASS, facts)
     facts.append(
-        f"the second turn did NOT remember the word {word!r}: follow-ups lose the history; set sessions.reuse: false"
+        f"the second turn did NOT remember the word {word!r}: follow-ups lose the history; set sessions.reuse: off"
     )
     return CheckResult(7, "two-turn memory", FAIL, facts)
 

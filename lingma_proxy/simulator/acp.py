@@ -14,12 +14,10 @@ from lingma_proxy.simulator.chat import Ask, ChatEngine, NotLoggedIn
 from lingma_proxy.simulator.classic import Handler, send_tool_invoke
 from lingma_proxy.simulator.models import is_vision_model
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
-from lingma_proxy.simulator.sessions import SessionStore
+from lingma_proxy.simulator.sessions import CONTEXT_LIMIT_TOKENS, SessionStore
 from lingma_proxy.simulator.stats import SimStats
 
 REQUEST_ID_KEY = "ai-coding/request-id"
-CONTEXT_LIMIT_TOKENS = 131072
-CHARS_PER_TOKEN = 4  # a rough usage figure; the real one comes from the cloud
 
 
 def prompt_text(prompt: Any) -> str:
@@ -74,15 +72,9 @@ class AcpSink:
     async def answer(self, text: str) -> None:
         await self._update({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}})
 
-    def _context_chars(self, full_answer: str) -> int:
-        """What the session holds after this turn: every question and answer so far, this answer included."""
-        turns = self._sessions.turns(self._ask.session_id) or []
-        chars = sum(len(turn["text"]) for turn in turns)
-        return chars + (len(full_answer) if not turns or turns[-1]["role"] != "assistant" else 0)
-
     async def finish(self, reason: str, status_code: int, full_answer: str) -> None:
         await self._bookkeeping("user/task/stats/sync")
-        used = self._context_chars(full_answer) // CHARS_PER_TOKEN
+        used = self._sessions.context_tokens(self._ask.session_id, full_answer)
         await self._update(
             {
                 "sessionUpdate": "notification",

@@ -15,6 +15,7 @@ from lingma_proxy.simulator.acp import AcpMethods
 from lingma_proxy.simulator.auth import Auth
 from lingma_proxy.simulator.chat import ChatEngine
 from lingma_proxy.simulator.classic import ClassicMethods
+from lingma_proxy.simulator.images import ImageUploads
 from lingma_proxy.simulator.login_page import LoginCallbackHandler, LoginPageHandler
 from lingma_proxy.simulator.scenario import Scenario
 from lingma_proxy.simulator.server import Services, make_socket_app, serve_unix_socket
@@ -39,7 +40,8 @@ class Simulator:
         scenario = Scenario(settings.scenario_path)
         self.engine = ChatEngine(self.stats, self.sessions, scenario, self.auth, settings.max_concurrent)
         self.methods = ClassicMethods(
-            self.auth, self.work_dir, self.engine, self.sessions, scenario, settings.family
+            self.auth, self.work_dir, self.engine, self.sessions, scenario, ImageUploads(self.stats, settings.family),
+            settings.family, settings.usage_sync,
         ).table()
         if settings.dialect == "acp":
             self.methods.update(AcpMethods(self.engine, self.sessions, self.stats, settings.family).table())

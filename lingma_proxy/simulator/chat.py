@@ -18,8 +18,15 @@ import ujson
 
 from lingma_proxy.simulator.auth import Auth
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
-from lingma_proxy.simulator.plan import DEFAULT_RPC_ERROR, ReplyPlan, plan_reply, split_chunks, visible_text
-from lingma_proxy.simulator.scenario import Scenario
+from lingma_proxy.simulator.plan import (
+    DEFAULT_RPC_ERROR,
+    REFUSAL_MESSAGES,
+    ReplyPlan,
+    plan_reply,
+    split_chunks,
+    visible_text,
+)
+from lingma_proxy.simulator.scenario import REFUSALS, Scenario
 from lingma_proxy.simulator.sessions import SessionStore
 from lingma_proxy.simulator.settings import RPC_TIMEOUT_SEC
 from lingma_proxy.simulator.stats import SimStats
@@ -41,6 +48,7 @@ class Ask:
     is_reply: bool
     model: str
     mode: str
+    image_urls: tuple[str, ...] = ()  # classic chatContext.imageUrls (§11.4)
 
 
 @dataclass(frozen=True)
@@ -95,19 +103,24 @@ class ChatEngine:
 
     def admit(self, ask: Ask) -> ReplyPlan:
         """Count the ask, refuse it as the real binary would, or record the turn and plan its reply."""
-        self._stats.record_ask(ask.request_id, ask.session_id, ask.is_reply, ask.question, ask.model, ask.mode)
+        self._stats.record_ask(
+            ask.request_id, ask.session_id, ask.is_reply, ask.question, ask.model, ask.mode, ask.image_urls
+        )
         if self._auth.user() is None:
             raise NotLoggedIn()
         if self._max_concurrent and len(self._active) >= self._max_concurrent:
             raise RpcError(-32603, "too many concurrent requests")
         if ask.request_id in self._active:
             raise RpcError(-32603, f"duplicate requestId {ask.request_id}")
-        rule = self._scenario.select(ask.question)
+        rule = self._scenario.select(ask.question, ask.model)
         if rule is not None and rule.fault == "logged_out":
             self._auth.logout()
             raise NotLoggedIn()
         if rule is not None and rule.fault == "rpc_error":
             raise RpcError(-32603, rule.message or DEFAULT_RPC_ERROR)
+        if rule is not None and rule.fault in REFUSALS:
+            refusal = REFUSAL_MESSAGES[rule.fault].replace("{session_id}", ask.session_id).replace("{model}", ask.model)
+            raise RpcError(-32603, rule.message or refusal)
         self._sessions.add_question(ask.session_id, ask.question, ask.is_reply)
         return plan_reply(rule, ask.question, self._sessions.user_texts(ask.session_id))
 

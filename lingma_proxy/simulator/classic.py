@@ -10,10 +10,11 @@ from typing import Any
 
 from lingma_proxy.simulator.auth import Auth
 from lingma_proxy.simulator.chat import Ask, ChatEngine, NotLoggedIn
+from lingma_proxy.simulator.images import ImageUploads
 from lingma_proxy.simulator.models import query_models_result
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
 from lingma_proxy.simulator.scenario import Scenario
-from lingma_proxy.simulator.sessions import SessionStore
+from lingma_proxy.simulator.sessions import CONTEXT_LIMIT_TOKENS, SessionStore
 from lingma_proxy.simulator.state import WorkDir
 
 log = logging.getLogger("lingma.sim")
@@ -59,8 +60,10 @@ def send_tool_invoke(
 class ClassicSink:
     """The stream as server→client requests: step callbacks and title, then think/answer deltas, then finish."""
 
-    def __init__(self, peer: Peer, ask: Ask) -> None:
+    def __init__(self, peer: Peer, ask: Ask, usage_from: SessionStore | None) -> None:
+        """`usage_from`: the sessions to report context/usage/sync from; None sends none."""
         self._peer = peer
+        self._usage_from = usage_from
         self._ids = {"requestId": ask.request_id, "sessionId": ask.session_id}
         self._title = _title(ask.question)
 
@@ -100,6 +103,10 @@ class ClassicSink:
         await self._peer.send_request("chat/answer", params)
 
     async def finish(self, reason: str, status_code: int, full_answer: str) -> None:
+        if self._usage_from is not None:
+            used = self._usage_from.context_tokens(self._ids["sessionId"], full_answer)
+            usage = {**self._ids, "usedTokens": used, "limitTokens": CONTEXT_LIMIT_TOKENS}
+            await self._peer.send_request("context/usage/sync", usage)  # §11.5: the classic usage figure
         params = {
             **self._ids,
             "reason": reason,
@@ -121,9 +128,13 @@ class ClassicMethods:
         engine: ChatEngine,
         sessions: SessionStore,
         scenario: Scenario,
+        uploads: ImageUploads,
         family: str = "lingma",
+        usage_sync: bool = False,
     ) -> None:
         self._auth = auth
+        self._usage_sync = usage_sync
+        self._uploads = uploads
         self._family = family  # whose model list to serve
         self._work_dir = work_dir
         self._engine = engine
@@ -139,6 +150,7 @@ class ClassicMethods:
             "config/getEndpoint": self.get_endpoint,
             "config/updateEndpoint": self.update_endpoint,
             "chat/ask": self.ask,
+            "image/upload": self._uploads.upload,
             "chat/stop": self.stop,
             "chat/deleteSessionById": self.delete_session,
             "tool/invokeResult": self.invoke_result,
@@ -182,13 +194,14 @@ class ClassicMethods:
             is_reply=bool(params.get("isReply")),
             model=_model_key(params),
             mode=str(params.get("mode") or ""),
+            image_urls=tuple(self._uploads.check_ask(params.get("chatContext"), _model_key(params))),
         )
         try:
             plan = self._engine.admit(ask)
         except NotLoggedIn:
             return _ask_reply(request_id, 401, "user not login")
         # The stream task first runs after this reply is written: the dispatcher sends it without yielding.
-        self._engine.start(ask, plan, ClassicSink(peer, ask), owner=peer)
+        self._engine.start(ask, plan, ClassicSink(peer, ask, self._sessions if self._usage_sync else None), owner=peer)
         return _ask_reply(request_id, 200, "")
 
     async def stop(self, params: dict[str, Any], peer: Peer) -> Any:

@@ -16,6 +16,18 @@ DEFAULT_RPC_ERROR = "failed to get user plan info: HTTP status 500"
 # the agent dialect has no statusCode field, so the status travels only in this text.
 FINISH_ERROR = "model service error: HTTP status {}"
 
+# The refusals' wording, after what clients of Lingma's cloud gateway report (docs/protocol.md §11.8); how
+# the real local binary passes them on is unverified, so they come as the ask's error, in both dialects.
+REFUSAL_MESSAGES = {
+    "queue": '{"code":"10605","isQueued":true,"retryAfterSeconds":1,"message":"Too many users, queued"}',
+    "quota": '{"code":"112","message":"Your quota has been used up"}',
+    "daily_limit": '{"code":"110","message":"You have reached the daily usage limit"}',
+    "content_policy": "The input contains inappropriate content, blocked by the content security policy",
+    "duplicate_request": "Duplicate request",
+    "session_lost": "session not found: {session_id}",
+    "model_unavailable": "model {model} is not available",
+}
+
 # Deterministic memory: (a question, the earlier statement it recalls, the reply). The word pair
 # is the protocol probe's two-turn check.
 _RECALLS = (

@@ -20,7 +20,9 @@ import yaml
 
 log = logging.getLogger("lingma.sim")
 
-FAULTS = ("crash_mid_stream", "hang", "rpc_error", "logged_out", "slow_tokens", "finish_error")
+# The business errors of docs/protocol.md §11.8 and a lost session: each refuses the ask with a canned error.
+REFUSALS = ("queue", "quota", "daily_limit", "content_policy", "duplicate_request", "session_lost", "model_unavailable")
+FAULTS = ("crash_mid_stream", "hang", "rpc_error", "logged_out", "slow_tokens", "finish_error", *REFUSALS)
 THINK_STYLES = ("chat_think", "inline", "think_tag")
 SESSION_NEW_BEHAVIOURS = ("unknown", "hang")
 
@@ -32,6 +34,7 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class Rule:
     match: re.Pattern[str]
+    model: re.Pattern[str] | None = None  # the rule applies only to asks for a model key it matches
     reply: str | None = None
     echo: bool = False
     think: str = ""
@@ -56,10 +59,12 @@ def parse_rule(raw: Any) -> Rule:
     if unknown:
         raise ScenarioError(f"unknown rule keys {sorted(unknown)}")
     values = dict(raw)
-    try:
-        values["match"] = re.compile(str(raw.get("match", "")))
-    except re.error as exc:
-        raise ScenarioError(f"bad regex {raw.get('match')!r}: {exc}") from None
+    for key in ("match", "model"):
+        if key == "match" or raw.get(key) is not None:
+            try:
+                values[key] = re.compile(str(raw.get(key, "")))
+            except re.error as exc:
+                raise ScenarioError(f"bad regex {raw.get(key)!r}: {exc}") from None
     if values.get("fault") is not None and values["fault"] not in FAULTS:
         raise ScenarioError(f"unknown fault {values['fault']!r}: expected one of {FAULTS}")
     if values.get("think_style", "chat_think") not in THINK_STYLES:
@@ -91,13 +96,14 @@ class Scenario:
         self._session_new = "unknown"
         self._loaded_stamp: tuple[int, int] | None = None
 
-    def select(self, question: str) -> Rule | None:
-        """The first rule matching `question` that still has uses left; using it counts against `times`."""
+    def select(self, question: str, model: str = "") -> Rule | None:
+        """The first rule matching `question` (and `model`, when the rule names one) that still has uses left;
+        using it counts against `times`."""
         self._reload_if_changed()
         for index, rule in enumerate(self._rules):
             if rule.times is not None and self._uses[index] >= rule.times:
                 continue
-            if rule.match.search(question):
+            if rule.match.search(question) and (rule.model is None or rule.model.search(model)):
                 self._uses[index] += 1
                 return rule
         return None

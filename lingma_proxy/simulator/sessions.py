@@ -6,6 +6,8 @@ from collections import OrderedDict, deque
 from typing import Any
 
 RECENT_DELETIONS = 1000
+CONTEXT_LIMIT_TOKENS = 131072
+CHARS_PER_TOKEN = 4  # a rough usage figure; the real one comes from the cloud
 
 
 class SessionStore:
@@ -27,6 +29,14 @@ class SessionStore:
     def add_answer(self, session_id: str, text: str) -> None:
         if session_id in self._turns:
             self._turns[session_id].append({"role": "assistant", "text": text})
+
+    def context_tokens(self, session_id: str, full_answer: str) -> int:
+        """What the session holds after this turn, every question and answer so far with this answer, in
+        rough tokens: the usage figure both dialects report (docs/protocol.md §11.5)."""
+        turns = self._turns.get(session_id) or []
+        chars = sum(len(turn["text"]) for turn in turns)
+        chars += len(full_answer) if not turns or turns[-1]["role"] != "assistant" else 0
+        return chars // CHARS_PER_TOKEN
 
     def has(self, session_id: str) -> bool:
         return session_id in self._turns

@@ -35,6 +35,9 @@ class SimSettings:
     max_concurrent: int = 0  # 0 = unlimited
     ack_timeout_sec: float = 5.0
     forget_history: bool = False  # test-only fault: every turn starts a new history, as if isReply were ignored
+    # Classic context/usage/sync before chat/finish (§11.5, reported, not seen from the plugin binary): off by
+    # default, so classic usage stays our own count unless a test asks for the runtime's figure.
+    usage_sync: bool = False
 
 
 def _env_flag(name: str) -> bool:
@@ -66,4 +69,5 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         max_concurrent=int(os.environ.get("LINGMA_SIM_MAX_CONCURRENT", "0") or 0),
         ack_timeout_sec=float(os.environ.get("LINGMA_SIM_ACK_TIMEOUT_SEC", "5") or 5),
         forget_history=_env_flag("LINGMA_SIM_FORGET_HISTORY"),
+        usage_sync=_env_flag("LINGMA_SIM_USAGE_SYNC"),
     )

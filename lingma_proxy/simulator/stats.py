@@ -26,7 +26,14 @@ class SimStats:
     workspaces: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ASKS))  # rootUri and cwd seen
 
     def record_ask(
-        self, request_id: str, session_id: str, is_reply: bool, question: str, model: str, mode: str
+        self,
+        request_id: str,
+        session_id: str,
+        is_reply: bool,
+        question: str,
+        model: str,
+        mode: str,
+        image_urls: tuple[str, ...] = (),
     ) -> None:
         size = len(question.encode("utf-8"))
         self.ask_count += 1
@@ -40,6 +47,7 @@ class SimStats:
                 "question_head": question[:200],
                 "model": model,
                 "mode": mode,
+                "imageUrls": list(image_urls),
             }
         )
 

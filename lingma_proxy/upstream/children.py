@@ -27,7 +27,8 @@ def new_child(inst: Instance, upstream: Upstream, redactor: Redactor) -> LingmaP
 
 
 async def stop_child(inst: Instance) -> None:
-    """Close the connection (keeping its error counts for /metrics), then stop the child and reap it."""
+    """Close the connection (keeping its error counts for /metrics), then stop the child and reap it; the
+    instance is then stopped, unless it failed (a failure stays visible until the restart)."""
     client, process = inst.client, inst.process
     inst.client = None
     inst.process = None
@@ -36,3 +37,5 @@ async def stop_child(inst: Instance) -> None:
         client.close()
     if process is not None:
         await process.stop()
+    if inst.state != "failed":
+        inst.state = "stopped"

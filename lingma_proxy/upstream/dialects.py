@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from lingma_proxy.errors import ApiError, bad_request
+from lingma_proxy.errors import ApiError
 from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamEvent, UpstreamFinish
 from lingma_proxy.model import Image
+from lingma_proxy.upstream.classic_images import upload_images
 from lingma_proxy.upstream.failures import api_error_from_rpc, classify_failure, crashed
 from lingma_proxy.upstream.rpc import (
     ACP_REQUEST_ID,
@@ -33,14 +34,6 @@ _log = logging.getLogger(__name__)
 
 IMAGE_NOT_SUPPORTED = "image_not_supported"
 
-
-def images_need_agent_dialect() -> ApiError:
-    return bad_request(
-        "Images need Lingma's agent dialect (the desktop app's runtime); this Lingma speaks classic "
-        "chat/ask, which cannot take them. Send the image as text or a file path instead.",
-        param="messages",
-        code=IMAGE_NOT_SUPPORTED,
-    )
 
 Emit = Callable[[UpstreamEvent | ApiError], None]
 
@@ -172,8 +165,9 @@ async def _best_effort(call: Any, what: str) -> None:
 # --- classic: chat/ask, the plugin binary (§5, §6) ---------------------------------------
 
 
-def classic_ask_params(req: ChatRequest) -> dict:
-    """Exactly the minimal chat/ask observed working against the plugin binary (§5)."""
+def classic_ask_params(req: ChatRequest, image_urls: list[str] | None = None) -> dict:
+    """Exactly the minimal chat/ask observed working against the plugin binary (§5); uploaded images are
+    named in `chatContext.imageUrls` (§11.4, unverified from a non-plugin client)."""
     return {
         "requestId": req.request_id,
         "sessionId": req.session_id,
@@ -188,7 +182,7 @@ def classic_ask_params(req: ChatRequest) -> dict:
         "taskDefinitionType": "",
         "targetAgent": "",
         "shellType": "",
-        "chatContext": None,
+        "chatContext": {"imageUrls": image_urls} if image_urls else None,
         "pluginPayloadConfig": {"isEnableProjectRule": False, "isEnableAskAgent": False, "isEnableAutoMemory": False},
         "extra": {"modelConfig": {"key": req.model_key}},
         "customModel": None,
@@ -202,6 +196,7 @@ class ClassicTurn(Turn):
         super().__init__(rpc, req, emit, [req.request_id])
         self._control_timeout = control_timeout
         self._sent: list[str] = []  # what went out as TextDelta, kept only for overwrite
+        self._context_tokens: int | None = None
 
     def translate(self, method: str, params: dict) -> None:
         if method == "chat/answer":
@@ -215,10 +210,12 @@ class ClassicTurn(Turn):
             text = str(params.get("text") or "")
             if text:
                 self.push(ThinkDelta(text))
+        elif method == "context/usage/sync":  # §11.5: routed here only when it names our requestId
+            self._context_tokens = _int_or_none(params.get("usedTokens"))
         elif method == "chat/finish":
             reason = self.finish_reason(params)
             if reason is not None:
-                self.finish(reason)
+                self.finish(reason, self._context_tokens)
         # chat/process_step_callback, session/title/update, tool/call/sync: already acked, nothing to show.
 
     def _replacement_suffix(self, full_text: str) -> str:
@@ -247,10 +244,10 @@ class ClassicDialect:
         self._control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
 
     async def start_turn(self, req: ChatRequest, emit: Emit) -> Turn:
-        if req.images:  # attaching images to chat/ask is unconfirmed (§8)
-            raise images_need_agent_dialect()
+        # completion/images.py checked lingma.classic_images, the model and the limits before a slot was taken.
+        image_urls = await upload_images(self._rpc, req.images, self._control_timeout) if req.images else None
         turn = ClassicTurn(self._rpc, req, emit, self._control_timeout)
-        ask = self._rpc.request("chat/ask", classic_ask_params(req), self._rpc_timeout)
+        ask = self._rpc.request("chat/ask", classic_ask_params(req, image_urls), self._rpc_timeout)
         ask.add_done_callback(turn.on_prompt_answered)
         return turn
 

@@ -123,6 +123,7 @@ class Pool:
         self.instances = plan_instances(cfg)
         self.slots = Slots(cfg.limits, self.instances)
         self.restart_listeners: list[Callable[[Instance], None]] = []
+        self.ready_listeners: list[Callable[[Instance], None]] = []  # an instance became ready (logged in)
         self._restart_tasks: dict[str, asyncio.Task] = {}
         self._health_task: asyncio.Task | None = None
         self._closing = False
@@ -144,7 +145,7 @@ class Pool:
             self._health_task.cancel()
         for task in self._restart_tasks.values():
             task.cancel()
-        await asyncio.gather(*(self._stop_instance(inst) for inst in self.instances), return_exceptions=True)
+        await asyncio.gather(*(stop_child(inst) for inst in self.instances), return_exceptions=True)
 
     async def _start_instance(self, inst: Instance) -> None:
         inst.state = "starting"
@@ -188,7 +189,7 @@ class Pool:
             code = "port_taken" if isinstance(exc, PortTakenError) else "start_failed"
             inst.failed(code, self.redactor.redact(f"start failed: {exc}"))
             log.error("instance %s failed to start: %s", inst.name, inst.last_error)
-            await self._stop_instance(inst)
+            await stop_child(inst)
             self._schedule_restart(inst)
 
     async def _launch(self, inst: Instance) -> Endpoint:
@@ -208,11 +209,6 @@ class Pool:
         await inst.process.start(timeout=self.cfg.lingma.startup_timeout)
         return spawned_endpoint(inst.process.url, inst.work_dir, self.cfg.host.home)
 
-    async def _stop_instance(self, inst: Instance) -> None:
-        await stop_child(inst)
-        if inst.state != "failed":
-            inst.state = "stopped"
-
     async def refresh_login(self, inst: Instance) -> None:
         assert inst.client is not None
         status = await inst.client.auth_status()
@@ -224,6 +220,8 @@ class Pool:
             inst.ready_since = time.monotonic()
         if inst.state == "logged_out" and was != "logged_out":
             log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
+        for listener in self.ready_listeners if inst.state == "ready" and was != "ready" else ():
+            listener(inst)
 
     def _lost(self, inst: Instance, generation: int, code: str, why: str) -> None:
         """The child died or its socket closed: restart unless this is an old generation or shutdown.
@@ -253,7 +251,7 @@ class Pool:
         stable = inst.ready_since and time.monotonic() - inst.ready_since > _STABLE_SEC
         inst.failures_in_a_row = 1 if stable else inst.failures_in_a_row + 1
         delay = min(_MAX_BACKOFF_SEC, 0.5 * 2 ** min(inst.failures_in_a_row - 1, 6))
-        await self._stop_instance(inst)
+        await stop_child(inst)
         inst.state = "failed"
         await asyncio.sleep(delay)
         if self._closing:

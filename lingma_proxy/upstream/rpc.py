@@ -61,6 +61,8 @@ def route_key(params: dict) -> str | None:
     if not request_id:
         meta = params.get("_meta")
         request_id = meta.get(ACP_REQUEST_ID) if isinstance(meta, dict) else None
+    if not request_id and isinstance(params.get("result"), dict):
+        request_id = params["result"].get("requestId")  # image/uploadResultNotification (§11.4)
     return request_id or params.get("sessionId") or None
 
 

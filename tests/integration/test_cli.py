@@ -72,6 +72,17 @@ def test_check_reports_each_step_and_an_ok_verdict_without_touching_the_work_dir
     assert re.fullmatch(r"check: OK: simulator, classic dialect, logged in as \S+, [1-9]\d* models", lines[-1]), lines
     assert "version lingma" in done.stdout  # from the initialize answer's serverInfo
     assert not (tmp_path / "instances").exists(), "check must run in a temporary work dir"
+    assert any(re.fullmatch(r"session reuse: auto, lingma \S+ classic: not checked yet .*", line) for line in lines)
+
+
+def test_check_recheck_reuse_runs_the_canary_and_keeps_its_verdict_for_serve(tmp_path):
+    config = write_config(tmp_path)
+    remembers = run("--config", str(config), "check", "--recheck-reuse")
+    assert remembers.returncode == 0, remembers.stdout + remembers.stderr
+    assert re.search(r"^session reuse: auto, lingma \S+ classic: on \(canary of \S+Z: asked for", remembers.stdout, re.M)
+    forgets = run("--config", str(config), "check", "--recheck-reuse", env={"LINGMA_SIM_FORGET_HISTORY": "1"})
+    assert re.search(r"^session reuse: auto, lingma \S+ classic: off ", forgets.stdout, re.M), forgets.stdout
+    assert (tmp_path / "instances" / "reuse-verdicts.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_check_copies_the_login_of_the_configured_work_dir_and_leaves_it_as_it_was(tmp_path):

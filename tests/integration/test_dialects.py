@@ -103,11 +103,51 @@ def test_an_image_for_a_model_without_vision_is_a_clear_400(make_proxy):
     assert proxy.sim_status()["images"] == []
 
 
-def test_an_image_through_the_classic_dialect_is_a_clear_400_in_each_api(make_proxy):
+def test_an_image_through_the_classic_dialect_is_uploaded_and_named_on_the_ask(make_proxy):
     proxy = make_proxy(dialect="classic")
+    reply = _openai(proxy).chat.completions.create(model=VISION_MODEL, messages=IMAGE_TURN)
+    assert reply.choices[0].message.content
+    status = proxy.sim_status()
+    (image,) = status["images"]  # image/upload, answered by image/uploadResultNotification
+    assert (image["mimeType"], image["data_chars"]) == ("image/png", len(PNG))
+    assert status["asks"][-1]["imageUrls"] == [image["uri"]]
+    message = _anthropic(proxy).messages.create(
+        model=VISION_MODEL,
+        max_tokens=64,
+        messages=[{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}}]}],
+    )
+    assert message.content[0].text
+    assert proxy.sim_status()["asks"][-1]["imageUrls"] == [proxy.sim_status()["images"][-1]["uri"]]
+
+
+def _image_turn(*urls: str) -> list[dict]:
+    parts = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+    return [{"role": "user", "content": [{"type": "text", "text": "Look."}, *parts]}]
+
+
+@pytest.mark.parametrize(
+    ("urls", "code", "words"),
+    [
+        (["https://example.com/cat.png"], "image_not_supported", "never fetches an image URL"),
+        ([f"data:image/png;base64,{PNG}"] * 6, "too_many_images", "at most 5"),
+        ["data:image/png;base64," + "A" * (14 * 1024 * 1024), "image_too_large", "at most 10 MB"],
+    ],
+    ids=["url", "count", "size"],
+)
+def test_the_classic_upload_limits_are_a_clear_400_before_anything_goes_up(make_proxy, urls, code, words):
+    proxy = make_proxy({"limits": {"max_body_bytes": 32 * 1024 * 1024}}, dialect="classic")
+    urls = urls if isinstance(urls, list) else [urls]
+    with pytest.raises(openai.BadRequestError) as caught:
+        _openai(proxy).chat.completions.create(model=VISION_MODEL, messages=_image_turn(*urls))
+    assert caught.value.code == code and words in caught.value.message
+    assert proxy.sim_status()["ask_count"] == 0 and proxy.sim_status()["images"] == []
+
+
+def test_classic_images_off_is_a_clear_400_in_each_api(make_proxy):
+    proxy = make_proxy({"lingma": {"classic_images": "off"}}, dialect="classic")
     with pytest.raises(openai.BadRequestError) as caught:
         _openai(proxy).chat.completions.create(model=VISION_MODEL, messages=IMAGE_TURN)
-    assert caught.value.code == "image_not_supported" and "agent dialect" in caught.value.message
+    assert caught.value.code == "image_not_supported" and "classic_images" in caught.value.message
     with pytest.raises(anthropic.BadRequestError) as refused:
         _anthropic(proxy).messages.create(
             model=VISION_MODEL,

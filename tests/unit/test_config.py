@@ -132,7 +132,7 @@ def test_env_overrides_scalars_by_type(tmp_path):
     )
     assert cfg.server.port == 8081
     assert cfg.auth.metrics_public is True
-    assert cfg.sessions.reuse is False
+    assert cfg.sessions.reuse == "off"  # the old boolean words still work
     assert cfg.limits.queue_timeout_sec == 2.5
     assert cfg.lingma.binary == "simulator"
 
@@ -344,3 +344,14 @@ def test_secret_values_lists_every_non_empty_secret(tmp_path):
 
 def test_the_public_default_simulator_password_is_not_a_secret_value():
     assert secret_values(load_config(None, {})) == []
+
+
+@pytest.mark.parametrize(("written", "meant"), [("auto", "auto"), ("on", "on"), ("off", "off"), ("true", "on"), ("false", "off")])
+def test_session_reuse_is_auto_on_or_off_and_the_old_booleans_still_mean_on_and_off(tmp_path, written, meant):
+    assert load_config(None, {}).sessions.reuse == "auto"
+    assert load_config(write(tmp_path, f"sessions: {{reuse: {written}}}\n"), {}).sessions.reuse == meant
+
+
+def test_session_reuse_refuses_other_words(tmp_path):
+    with pytest.raises(ConfigError, match="sessions.reuse: must be one of auto, on, off"):
+        load_config(write(tmp_path, "sessions: {reuse: sometimes}\n"), {})

@@ -115,7 +115,7 @@ def test_a_restarted_instance_loses_only_its_own_entries_without_upstream_delete
 
 
 def test_reuse_off_neither_stores_nor_counts():
-    cache, _ = make_cache(reuse=False)
+    cache, _ = make_cache(reuse="off")
     remember(cache, conv("hi"), "hello", "s1")
     assert cache.plan(KEY, MODEL, conv("hi", "hello", "more")).entry is None
     assert cache.stats() == {"entries": 0, "hits": 0, "misses": 0, "evictions": 0}
