@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -92,60 +93,60 @@ def assert_recovers(proxy: Proxy, api: str, stream: bool, restarts_before: int) 
     assert text.startswith("Simulated reply"), text
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One upstream fault, and what every API must answer and what the pool must do after it."""
+
+    marker: str  # the question that triggers it (tests/fixtures/scenarios/faults_upstream.yaml)
+    status: int  # before the stream started; a stream already under way ends with an error event instead
+    kind: tuple[str, str] | None = None  # what clients branch on (error_kind): (Anthropic type, OpenAI code)
+    type: tuple[str, str] | None = None  # the error type: (Anthropic, OpenAI)
+    after: str = "untouched"  # "restarted": the instance is recycled and serves again
+    streams_first: bool = False  # text went out before the fault: a stream answers 200 and an error event
+    message: str = ""  # a phrase the message must name
+    retry_after: bool = False
+
+
+FAULTS = [
+    pytest.param(
+        Fault("FAULT-CRASH", 502, kind=("api_error", "upstream_crashed"), after="restarted", streams_first=True),
+        id="crash",
+    ),
+    pytest.param(
+        Fault("FAULT-HANG", 504, type=("timeout_error", "server_error"), after="restarted", message="rpc_timeout"),
+        id="hang",
+    ),
+    pytest.param(Fault("FAULT-RPC", 502, type=("api_error", "server_error")), id="rpc-error"),
+    pytest.param(
+        Fault("FAULT-QUOTA-EARLY", 429, kind=("rate_limit_error", "rate_limit_exceeded"), retry_after=True),
+        id="quota-before-text",
+    ),
+]
+
+
 @pytest.mark.parametrize("stream", MODES)
-def test_a_crash_mid_stream_fails_cleanly_and_the_instance_restarts(proxies, stream):
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_upstream_fault_is_a_clean_error_in_every_wire_format_and_the_pool_recovers(proxies, fault, stream):
     def check(api: str) -> None:
         proxy = proxies[api]
-        restarts = instance(proxy)["restarts"]
-        status, error = failure_of(api, post(proxy, api, "FAULT-CRASH", stream=stream))
-        assert status == (200 if stream else 502), (status, error)  # the stream had started: an error event
-        assert error_kind(api, error) == ("api_error" if api == "messages" else "upstream_crashed"), error
-        assert_recovers(proxy, api, stream, restarts)
-        assert_settled(proxy)
-
-    on_every_api(check)
-
-
-@pytest.mark.parametrize("stream", MODES)
-def test_a_hung_upstream_times_out_with_504_and_is_recycled(proxies, stream):
-    def check(api: str) -> None:
-        proxy = proxies[api]
-        restarts = instance(proxy)["restarts"]
-        error = assert_error_response(api, post(proxy, api, "FAULT-HANG", stream=stream), 504)
-        assert error["type"] == ("timeout_error" if api == "messages" else "server_error"), error
-        assert "rpc_timeout" in error["message"], error
-        assert_recovers(proxy, api, stream, restarts)
-        assert_settled(proxy)
-
-    on_every_api(check)
-
-
-@pytest.mark.parametrize("stream", MODES)
-def test_an_rpc_error_is_a_502_and_leaves_the_instance_alone(proxies, stream):
-    def check(api: str) -> None:
-        proxy = proxies[api]
-        before = instance(proxy)
-        entries = cache_entries(proxy)
-        error = assert_error_response(api, post(proxy, api, "FAULT-RPC", stream=stream), 502)
-        assert error["type"] == ("api_error" if api == "messages" else "server_error"), error
+        before, entries = instance(proxy), cache_entries(proxy)
+        response = post(proxy, api, fault.marker, stream=stream)
+        status, error = failure_of(api, response)
+        assert status == (200 if stream and fault.streams_first else fault.status), (status, error)
+        side = 0 if api == "messages" else 1
+        if fault.kind:
+            assert error_kind(api, error) == fault.kind[side], error
+        if fault.type:
+            assert error["type"] == fault.type[side], error
+        assert fault.message in error["message"], error
+        if fault.retry_after:
+            assert int(response.headers["Retry-After"]) >= 1
         assert cache_entries(proxy) == entries, "a failed turn must not be cached"
-        after = instance(proxy)
-        assert (after["state"], after["restarts"]) == ("ready", before["restarts"])
-        assert_settled(proxy)
-
-    on_every_api(check)
-
-
-@pytest.mark.parametrize("stream", MODES)
-def test_a_429_from_upstream_before_any_text_is_a_429_with_retry_after(proxies, stream):
-    def check(api: str) -> None:
-        proxy = proxies[api]
-        entries = cache_entries(proxy)
-        response = post(proxy, api, "FAULT-QUOTA-EARLY", stream=stream)
-        error = assert_error_response(api, response, 429)
-        assert error_kind(api, error) == RATE_LIMITED[api], error
-        assert int(response.headers["Retry-After"]) >= 1
-        assert cache_entries(proxy) == entries, "a failed turn must not be cached"
+        if fault.after == "restarted":
+            assert_recovers(proxy, api, stream, before["restarts"])
+        else:
+            after = instance(proxy)
+            assert (after["state"], after["restarts"]) == ("ready", before["restarts"])
         assert_settled(proxy)
 
     on_every_api(check)
