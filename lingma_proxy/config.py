@@ -374,8 +374,9 @@ def _check_accounts(cfg: Config, environ: Mapping[str, str], checker: SchemaBuil
             account.password = password
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback_host(host: str) -> bool:
+    """localhost, or an IP address (bracketed or not) on the loopback network."""
+    if host.lower() in ("localhost", "localhost."):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -384,7 +385,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_exposure(cfg: Config, checker: SchemaBuilder) -> None:
-    if _is_loopback(cfg.server.host):
+    if is_loopback_host(cfg.server.host):
         return
     if not cfg.auth.api_keys and not cfg.auth.allow_open:
         raise checker.error(

@@ -87,10 +87,12 @@ class _LiveState(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[Metric]:
-        pool = self.pool
-        yield GaugeMetricFamily("lingma_proxy_in_flight", "Requests holding an upstream slot", value=pool.in_flight)
+        pool, slots = self.pool, self.pool.slots
+        yield GaugeMetricFamily("lingma_proxy_in_flight", "Requests holding an upstream slot", value=slots.in_flight)
         yield CounterMetricFamily(
-            "lingma_proxy_queue_rejections", "Requests refused with 429 after waiting for a slot", value=pool.rejections
+            "lingma_proxy_queue_rejections",
+            "Requests refused with 429 after waiting for a slot",
+            value=slots.rejections,
         )
         states = GaugeMetricFamily(
             "lingma_proxy_instance_state", "1 for each instance's current state", labels=["instance", "state"]

@@ -9,11 +9,10 @@ this server answers to, and a request that a browser marks as coming from anothe
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
-_LOOPBACK_NAMES = frozenset(("localhost", "localhost.", "127.0.0.1", "::1"))
+from ..config import is_loopback_host
 
 
 def host_name(host_header: str) -> str:
@@ -24,15 +23,6 @@ def host_name(host_header: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
-def is_loopback_name(name: str) -> bool:
-    if name in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def host_allowed(host_header: str, server_host: str, allowed_hosts: Collection[str]) -> bool:
     """A loopback name, the configured server.host, or a name the user listed ("*" lists every name)."""
     if "*" in allowed_hosts:
@@ -40,7 +30,7 @@ def host_allowed(host_header: str, server_host: str, allowed_hosts: Collection[s
     name = host_name(host_header)
     if not name:
         return False
-    return is_loopback_name(name) or name == server_host.lower() or name in {h.lower() for h in allowed_hosts}
+    return is_loopback_host(name) or name == server_host.lower() or name in {h.lower() for h in allowed_hosts}
 
 
 def normal_origin(origin: str) -> str:

@@ -31,7 +31,7 @@ class HealthHandler(BaseHandler):
                 "upstream": upstream_summary(self.services),
                 "pool_size": len(instances),
                 "pool_ready": ready,
-                "in_flight": pool.in_flight,
+                "in_flight": pool.slots.in_flight,
                 "instances": instances,
                 "session_reuse": self.services.reuse.describe(detail=False),
             },

@@ -29,9 +29,9 @@ class StatsHandler(BaseHandler):
                 # Per model: the runtime's input figure over our count (lingma.context_usage reports the former).
                 "token_calibration": self.services.completions.calibration.stats(),
                 "pool": {"instances": [_describe_instance(inst) for inst in pool.instances]},
-                "in_flight": pool.in_flight,
-                "queued": pool.queued,
-                "rejections": pool.rejections,
+                "in_flight": pool.slots.in_flight,
+                "queued": pool.slots.queued,
+                "rejections": pool.slots.rejections,
                 "response_store": {
                     "entries": len(responses),
                     "bytes": responses.bytes,

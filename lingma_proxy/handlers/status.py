@@ -120,6 +120,6 @@ def _counters(services: Services) -> dict:
     lookups = cache["hits"] + cache["misses"]
     return {
         **services.recent.counters(),
-        "in_flight": services.pool.in_flight,
+        "in_flight": services.pool.slots.in_flight,
         "session_cache": {**cache, "hit_rate": cache["hits"] / lookups if lookups else None},
     }

@@ -220,8 +220,9 @@ class Pool:
             inst.ready_since = time.monotonic()
         if inst.state == "logged_out" and was != "logged_out":
             log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
-        for listener in self.ready_listeners if inst.state == "ready" and was != "ready" else ():
-            listener(inst)
+        if inst.state == "ready" and was != "ready":
+            for listener in self.ready_listeners:
+                listener(inst)
 
     def _lost(self, inst: Instance, generation: int, code: str, why: str) -> None:
         """The child died or its socket closed: restart unless this is an old generation or shutdown.
@@ -268,18 +269,6 @@ class Pool:
     async def acquire(self, affinity_key: str | None = None, prefer: str | None = None) -> Lease:
         """A slot on the best instance, waiting up to limits.queue_timeout_sec; 503 or 429 otherwise."""
         return await self.slots.acquire(affinity_key, prefer, self._worth_waiting, self._unavailable)
-
-    @property
-    def in_flight(self) -> int:
-        return self.slots.in_flight
-
-    @property
-    def queued(self) -> int:
-        return self.slots.queued
-
-    @property
-    def rejections(self) -> int:
-        return self.slots.rejections
 
     def _worth_waiting(self) -> bool:
         """A busy, starting or restarting instance may free up; logged-out or stopped ones will not."""
