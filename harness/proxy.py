@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import yaml
 
+from lingma_proxy.upstream.listeners import process_tree
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -156,18 +158,4 @@ def wait_until_ready(proxy: Proxy, timeout: float = 60.0, status: int = 200) -> 
 
 def child_pids(pid: int) -> list[int]:
     """All descendants of `pid`, from /proc."""
-    parents: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found.extend(kids)
-        frontier.extend(kids)
-    return found
+    return process_tree(pid)[1:]

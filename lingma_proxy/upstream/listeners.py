@@ -30,7 +30,7 @@ def listener_owner(pid: int, port: int) -> Owner:
     if not inodes:
         return Owner.NOBODY
     owned: set[str] = set()
-    for member in _process_tree(pid):
+    for member in process_tree(pid):
         owned |= _socket_inodes(member)
     # Every listener on the port must be the child's: a second one (SO_REUSEPORT) would get a share of the connections.
     return Owner.STRANGER if inodes - owned else Owner.CHILD
@@ -68,8 +68,8 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _process_tree(root: int) -> list[int]:
-    """`root` and its descendants: a real Lingma may leave its listener to a process it starts."""
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc: a real Lingma may leave its listener to a process it starts."""
     children: dict[int, list[int]] = {}
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
