@@ -18,7 +18,7 @@ from lingma_proxy.simulator.classic import ClassicMethods
 from lingma_proxy.simulator.images import ImageUploads
 from lingma_proxy.simulator.login_page import LoginCallbackHandler, LoginPageHandler
 from lingma_proxy.simulator.scenario import Scenario
-from lingma_proxy.simulator.server import Services, make_socket_app, serve_unix_socket
+from lingma_proxy.simulator.server import Services, serve_unix_socket, serve_websocket
 from lingma_proxy.simulator.sessions import SessionStore
 from lingma_proxy.simulator.settings import SimSettings
 from lingma_proxy.simulator.state import DEMO_USERNAME, UserRecord, WorkDir
@@ -98,9 +98,9 @@ class Simulator:
                 path.unlink(missing_ok=True)
 
             return f"unix://{path}", close
-        socket_server = make_socket_app(services).listen(self.settings.socket_port, address=LOOPBACK)
+        socket_server = await serve_websocket(LOOPBACK, self.settings.socket_port, services)
         self.work_dir.write_info(self.settings.socket_port, os.getpid())
-        return f"ws://{LOOPBACK}:{self.settings.socket_port}", socket_server.stop
+        return f"ws://{LOOPBACK}:{self.settings.socket_port}", socket_server.close
 
     async def serve(self) -> None:
         stop = asyncio.Event()

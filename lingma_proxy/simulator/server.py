@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-
-from tornado.web import Application, HTTPError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lingma_proxy.framing import MACHINE_TOKEN_HEADER, FrameDecoder, FramingError
 from lingma_proxy.simulator.chat import ChatEngine
@@ -20,21 +18,23 @@ from lingma_proxy.simulator.classic import Handler
 from lingma_proxy.simulator.peer import Peer, RpcError
 from lingma_proxy.simulator.settings import SIM_DESKTOP_VERSION, SIM_QODERCN_VERSION, SIM_VERSION
 from lingma_proxy.simulator.stats import SimStats
+from lingma_proxy.websocket.channel import MessageCallback
+from lingma_proxy.websocket.server import ServerChannel, UpgradeDecision, serve
 
 log = logging.getLogger("lingma.sim")
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _READ_CHUNK = 256 * 1024
-_FRAME_PREFIX = "content-length"
+_FRAME_PREFIX = b"content-length"
 _CAPABILITIES = {
     "textDocumentSync": {"openClose": True, "change": 2},
     "workspace": {"workspaceFolders": {"supported": True}},
 }
 
 
-def _starts_a_frame(text: str) -> bool:
+def _starts_a_frame(data: bytes) -> bool:
     """A new frame opens with its Content-Length header; a short message may hold just part of it."""
-    return bool(text) and _FRAME_PREFIX.startswith(text[: len(_FRAME_PREFIX)].lower())
+    return bool(data) and _FRAME_PREFIX.startswith(data[: len(_FRAME_PREFIX)].lower())
 
 
 def initialize_result(dialect: str, family: str = "lingma") -> dict[str, Any]:
@@ -83,14 +83,13 @@ class Connection:
         self._peer.close()
         self._services.engine.stop_owned_by(self._peer)
 
-    def feed(self, message: str | bytes) -> None:
+    def feed(self, message: bytes) -> None:
         """A WebSocket message, or a chunk of the Unix socket's byte stream."""
-        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        if not self._decoder.pending_bytes and not _starts_a_frame(text):
+        if not self._decoder.pending_bytes and not _starts_a_frame(message):
             log.warning("Unknown message header")
             return
         try:
-            messages = self._decoder.feed(text)
+            messages = self._decoder.feed(message)
         except FramingError as exc:
             log.warning("Unknown message header: %s", exc)
             self._decoder = FrameDecoder()
@@ -137,40 +136,37 @@ class Connection:
         return await self._methods[method](params, self._peer)
 
 
-class RpcSocket(WebSocketHandler):
-    def initialize(self, services: Services) -> None:  # type: ignore[override]
-        self._token = services.machine_token
-        self._conn = Connection(self._write, services)
+def _on_upgrade(services: Services) -> UpgradeDecision:
+    """Each upgrade gets a Connection of its own, unless it lacks the machine token the runtime wants."""
 
-    def check_origin(self, origin: str) -> bool:
-        return True
-
-    def prepare(self) -> None:
-        # Before the upgrade, as QoderCN's sidecar does (§11.3); the value is compared, never logged.
-        if self._token and not hmac.compare_digest(self.request.headers.get(MACHINE_TOKEN_HEADER, ""), self._token):
+    def decide(channel: ServerChannel, headers: Mapping[str, str]) -> MessageCallback | int:
+        # Checked before the upgrade, as QoderCN's sidecar does (§11.3); the value is compared, never logged.
+        token = services.machine_token
+        if token and not hmac.compare_digest(headers.get(MACHINE_TOKEN_HEADER.lower(), ""), token):
             log.warning("refused a connection without a valid %s header", MACHINE_TOKEN_HEADER)
-            raise HTTPError(403)
+            return HTTPStatus.FORBIDDEN
 
-    def open(self, *args: str) -> None:
-        # Small frames must not wait ~40 ms for a delayed TCP ack (Nagle).
-        self.set_nodelay(True)
-        log.info("client connected from %s", self.request.remote_ip)
+        def send_text(text: str) -> Awaitable[None]:
+            channel.send_text(text.encode("utf-8"))
+            return channel.drained()
 
-    def on_close(self) -> None:
-        self._conn.close()
+        conn = Connection(send_text, services)
+        log.info("client connected from %s", channel.peer)
 
-    def on_message(self, message: str | bytes) -> None:
-        self._conn.feed(message)
+        def on_message(message: bytes | None) -> None:
+            if message is None:
+                conn.close()
+            else:
+                conn.feed(message)
 
-    def _write(self, text: str) -> Awaitable[None]:
-        """Queue one frame now (so frames keep their order); the returned wait never raises on a hang-up."""
-        if self._conn.closed:
-            return _closed()
-        try:
-            written = self.write_message(text)
-        except WebSocketClosedError:
-            return _closed()
-        return asyncio.ensure_future(_ignore_hang_up(written))
+        return on_message
+
+    return decide
+
+
+async def serve_websocket(host: str, port: int, services: Services) -> asyncio.Server:
+    """JSON-RPC over a WebSocket on any path (§2), one text message per frame."""
+    return await serve(host, port, _on_upgrade(services), max_message_bytes=MAX_MESSAGE_BYTES)
 
 
 async def serve_unix_socket(path: Path, services: Services) -> asyncio.Server:
@@ -210,9 +206,5 @@ def _closed() -> asyncio.Future[None]:
 async def _ignore_hang_up(written: Awaitable[None]) -> None:
     try:
         await written
-    except (WebSocketClosedError, ConnectionError):
+    except ConnectionError:
         pass  # closing the connection stops this client's streams
-
-
-def make_socket_app(services: Services) -> Application:
-    return Application([(r"/.*", RpcSocket, {"services": services})], websocket_max_message_size=MAX_MESSAGE_BYTES)

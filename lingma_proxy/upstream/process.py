@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pexpect
-from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketError, websocket_connect
 
+from .. import websocket
 from .child_output import ChildOutput
 from .listeners import Owner, listener_owner
+from .transport import MAX_MESSAGE_BYTES
 
 _READY_POLL_SEC = 0.2  # docs/protocol.md §1: poll the socket every 200 ms
 _EXIT_POLL_SEC = 0.05
@@ -167,14 +167,16 @@ class LingmaProcess:
 
     async def _socket_accepts(self, timeout: float) -> bool:
         try:
-            conn = await asyncio.wait_for(websocket_connect(self.url, connect_timeout=timeout), timeout)
-        except HTTPClientError as exc:
+            conn = await asyncio.wait_for(
+                websocket.connect(self.url, lambda message: None, max_message_bytes=MAX_MESSAGE_BYTES), timeout
+            )
+        except websocket.HandshakeRefused as exc:
             # A runtime that wants a machine token (§11.3) refuses this bare upgrade: it is up all the same.
-            if exc.code in (401, 403):
+            if exc.status in (401, 403):
                 return True
             self._log.debug("%s: not ready yet (%r)", self.name, exc)
             return False
-        except (TimeoutError, OSError, WebSocketError) as exc:
+        except (TimeoutError, OSError) as exc:
             self._log.debug("%s: not ready yet (%r)", self.name, exc)
             return False
         conn.close()

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketError, websocket_connect
-
+from .. import websocket
 from ..framing import MACHINE_TOKEN_HEADER
+from ..websocket import ClientChannel, HandshakeRefused
 
 _log = logging.getLogger(__name__)
 
@@ -93,69 +92,57 @@ class WebSocketTransport(Transport):
         super().__init__(url)
         self._token = machine_token
         self._token_path = token_path
-        self._ws: WebSocketClientConnection | None = None
-        # Tornado may deliver a message before websocket_connect() returns; replies to it wait here.
+        self._channel: ClientChannel | None = None
+        # A message may arrive with the handshake's answer, before connect() returns; replies to it wait here.
         self._unsent: list[str] = []
 
     async def connect(self, on_data: DataCallback, timeout: float) -> None:
         self._on_data = on_data
         headers = {MACHINE_TOKEN_HEADER: self._token} if self._token else {}
-        request = HTTPRequest(self.address, headers=headers, connect_timeout=timeout)
         try:
-            self._ws = await asyncio.wait_for(
-                websocket_connect(request, on_message_callback=self._on_message, max_message_size=MAX_MESSAGE_BYTES),
+            self._channel = await asyncio.wait_for(
+                websocket.connect(self.address, self._on_message, headers=headers, max_message_bytes=MAX_MESSAGE_BYTES),
                 timeout,
             )
         except TimeoutError:
             raise TransportTimeout(f"no WebSocket connection to {self.address} within {timeout:g}s") from None
-        except HTTPClientError as exc:
+        except HandshakeRefused as exc:
             raise TransportError(self._refused(exc)) from None
-        except (OSError, WebSocketError) as exc:
+        except (OSError, ValueError) as exc:
             raise TransportError(f"cannot connect to {self.address}: {exc}") from None
-        # Acks and prompts are small frames; with Nagle on, each waits ~40 ms for the previous one's TCP ack.
-        self._ws.protocol.set_nodelay(True)
         for frame in self._unsent:
             self.write(frame)
         self._unsent.clear()
 
-    def _refused(self, exc: HTTPClientError) -> str:
-        if exc.code not in (401, 403):
+    def _refused(self, exc: HandshakeRefused) -> str:
+        if exc.status not in (401, 403):
             return f"cannot connect to {self.address}: {exc}"
         if self._token:
             return (
-                f"{self.address} refused the connection (HTTP {exc.code}): it did not accept the "
+                f"{self.address} refused the connection (HTTP {exc.status}): it did not accept the "
                 f"{MACHINE_TOKEN_HEADER} from {self._token_path or 'machine_token.json'}; restart the IDE's runtime "
                 "so that it writes a fresh one"
             )
         return (
-            f"{self.address} refused the connection (HTTP {exc.code}): it may want a {MACHINE_TOKEN_HEADER} header, "
+            f"{self.address} refused the connection (HTTP {exc.status}): it may want a {MACHINE_TOKEN_HEADER} header, "
             "which is sent only when cache/machine_token.json sits beside the info file (lingma.attach: auto)"
         )
 
-    def _on_message(self, data: str | bytes | None) -> None:
+    def _on_message(self, data: bytes | None) -> None:
         if data is None:
             self._lost()
         else:
             self._on_data(data)
 
     def write(self, frame: str) -> None:
-        if self._ws is None:
+        if self._channel is None:
             self._unsent.append(frame)
-            return
-        try:
-            written = self._ws.write_message(frame)
-        except WebSocketClosedError:
-            self._lost()
-            return
-        written.add_done_callback(self._write_done)
-
-    def _write_done(self, written: asyncio.Future) -> None:
-        if not written.cancelled() and written.exception() is not None:
+        elif not self._channel.send_text(frame.encode("utf-8")):
             self._lost()
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
+        if self._channel is not None:
+            self._channel.close()
         self._closed = True
 
 

@@ -1,7 +1,7 @@
 """The layers of docs/architecture.md, enforced: which parts of lingma_proxy may import which.
 
 handlers → completion → (prompt, tools, sessions, upstream) → model; wire ↔ model only; the simulator
-imports nothing of the proxy but the shared framing; cli and probe reach upstream, never the app.
+imports nothing of the proxy but the shared framing and WebSocket; cli and probe reach upstream, never the app.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ ONLY = {
     "model": set(),
     "events": set(),
     "framing": set(),
+    "websocket": set(),
     "wire": {"model", "events", "errors"},
     "tools": {"model", "events", "errors"},
-    "simulator": {"framing"},
-    "upstream": {"(package)", "config", "errors", "events", "framing", "model", "redact"},
+    "simulator": {"framing", "websocket"},
+    "upstream": {"(package)", "config", "errors", "events", "framing", "model", "redact", "websocket"},
 }
 # Parts that must never import these: the dependencies that would run the wrong way.
 NEVER = {
