@@ -22,14 +22,16 @@ def dumps(value: Any) -> str:
 
 def sse_data(payload: dict | str) -> str:
     """An unnamed event (OpenAI chat style); a str payload may span lines, each gets its own `data:`."""
-    return _field_lines("data", payload if isinstance(payload, str) else dumps(payload)) + "\n"
+    if isinstance(payload, str):
+        return _field_lines("data", payload) + "\n"
+    return f"data: {dumps(payload)}\n\n"  # JSON text escapes every line break: always one line
 
 
 def sse_event(event: str, payload: dict) -> str:
     """A named event (Anthropic, Responses): the SDKs drop events whose `event:` line is missing."""
     if _LINE_BREAK.search(event):
         raise ValueError("an SSE event name cannot contain a line break")
-    return f"event: {event}\n" + _field_lines("data", dumps(payload)) + "\n"
+    return f"event: {event}\ndata: {dumps(payload)}\n\n"
 
 
 def sse_comment(text: str = "") -> str:
