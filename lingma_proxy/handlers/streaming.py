@@ -1,9 +1,11 @@
 """The streaming engine of the completion endpoints: one path for stream and non-stream.
 
-The same encoder serves both modes (docs/architecture.md): a stream flushes each event's frames as they
-are encoded, a non-stream request sends the encoder's body() at the end. Headers wait for the first event,
-so that a failure before it gets a real HTTP status; keep-alives cover a slow first token; a client that
-goes away cancels the upstream, and a shutdown that runs out of grace ends the stream with an error event.
+The same encoder serves both modes (docs/architecture.md): a stream writes each event's frames as they
+are encoded and flushes once per event-loop turn (the events that arrived together leave in one socket
+write, none waits for a later one), a non-stream request sends the encoder's body() at the end. Headers
+wait for the first event, so that a failure before it gets a real HTTP status; keep-alives cover a slow
+first token; a client that goes away cancels the upstream, and a shutdown that runs out of grace ends the
+stream with an error event.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class CompletionHandler(BaseHandler):
         self._stream_started = False
         self._client_gone = False
         self._shutting_down = False
+        self._flush_queued = False
+        self._written: asyncio.Future | None = None  # the last flush, until the socket has taken it
 
     def on_finish(self) -> None:
         self._cancel_keepalive()
@@ -144,12 +148,25 @@ class CompletionHandler(BaseHandler):
             self._commit_stream_headers()
         for frame in frames:
             self.write(frame)
-        self._last_write = asyncio.get_running_loop().time()
-        try:
-            await self.flush()
-        except StreamClosedError:
-            self._client_gone = True
-            raise asyncio.CancelledError() from None
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._flush_queued:
+            return
+        if self._written is not None and not self._written.done():
+            # The client reads slower than the upstream answers: wait for it rather than buffer without bound.
+            try:
+                await self._written
+            except StreamClosedError:
+                self._client_gone = True
+                raise asyncio.CancelledError() from None
+        self._flush_queued = True
+        loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_queued = False
+        if not self._finished:
+            self._written = asyncio.ensure_future(self.flush())
+            self._written.add_done_callback(_retrieve)  # a hang-up is seen by on_connection_close
 
     def _commit_stream_headers(self) -> None:
         """Headers wait for the first event so that early failures get a real status (docs/features.md §8)."""
