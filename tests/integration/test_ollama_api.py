@@ -12,7 +12,7 @@ from harness.proxy import Proxy
 from lingma_proxy.simulator.models import query_models_result
 
 from .conftest import scenario_proxy
-from .tool_calls_support import ROUNDTRIP_ANSWER, ROUNDTRIP_CALL, ROUNDTRIP_RESULT, SimWatch, openai_tools
+from .tool_calls_support import ONE_INSTANCE, ROUNDTRIP_ANSWER, ROUNDTRIP_CALL, ROUNDTRIP_RESULT, SimWatch, openai_tools
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,8 +25,7 @@ FINAL_FIELDS = ("total_duration", "load_duration", "prompt_eval_count", "eval_co
 STREAM_MODES = pytest.mark.parametrize("stream", [True, False], ids=["stream", "non_stream"])
 
 
-# One simulator instance, so that its status page sees every ask.
-ollama_proxy = scenario_proxy("api_ollama", {"lingma": {"instances_per_account": 1}})
+ollama_proxy = scenario_proxy("api_ollama", ONE_INSTANCE)
 
 
 @pytest.fixture(scope="module")
