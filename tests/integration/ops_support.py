@@ -15,25 +15,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.proxy import Proxy, child_pids, deep_merge, start_proxy, wait_until_ready
-
-from .conftest import SCENARIOS
+from harness.proxy import Proxy, child_pids, start_proxy, wait_until_ready
 
 APIS = ("chat", "responses", "messages")
 PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
-
-
-def scenario_config(name: str, extra: dict | None = None) -> dict:
-    """A proxy config on tests/fixtures/scenarios/<name>.yaml, merged with `extra`."""
-    return deep_merge({"lingma": {"simulator": {"scenario": str(SCENARIOS / f"{name}.yaml")}}}, extra or {})
-
-
-def module_proxy(factory: pytest.TempPathFactory, name: str, config: dict, env: dict | None = None) -> Iterator[Proxy]:
-    """Body of a module-scoped fixture: one proxy, stopped at teardown."""
-    proxy = start_proxy(Path(factory.mktemp(name)), config, env)
-    yield proxy
-    proxy.stop()
 
 
 def module_proxies(

@@ -15,7 +15,8 @@ import pytest
 
 from harness.proxy import Proxy
 
-from .ops_support import error_of, request_body, scenario_config
+from .conftest import scenario_config
+from .ops_support import error_of, request_body
 
 pytestmark = pytest.mark.timeout(120)
 

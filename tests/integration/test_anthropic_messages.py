@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import anthropic
 import httpx
 import pytest
 
-from harness.proxy import Proxy, start_proxy
+from harness.proxy import Proxy
 
-from .conftest import SCENARIOS
+from .conftest import scenario_proxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,15 +21,7 @@ INLINE_THINK_REPLY = "Visible answer after inline thinking."
 BUDGETED_REPLY = "A reply of a modest, known number of tokens, streamed in small pieces."
 
 
-@pytest.fixture(scope="module")
-def messages_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
-    config = {
-        "auth": {"api_keys": [API_KEY]},
-        "lingma": {"simulator": {"scenario": str(SCENARIOS / "api_anthropic.yaml")}},
-    }
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("anthropic")), config, dialect=sim_dialect)
-    yield proxy
-    proxy.stop()
+messages_proxy = scenario_proxy("api_anthropic", {"auth": {"api_keys": [API_KEY]}}, per="sim_dialect")
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +31,11 @@ def client(messages_proxy: Proxy) -> anthropic.Anthropic:
 
 def ask(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
+
+
+def test_the_simulator_speaks_the_dialect_of_this_run(messages_proxy, sim_dialect):
+    """One proxy per dialect (conftest.scenario_proxy): a proxy kept from the first dialect would fail here."""
+    assert messages_proxy.sim_status()["dialect"] == sim_dialect
 
 
 def test_stream_helper_yields_text_parts_and_a_final_message(client):

@@ -14,13 +14,12 @@ import pytest
 
 from harness.proxy import Proxy, start_proxy
 
-from .conftest import SCENARIOS
+from .conftest import scenario_config, scenario_proxy
 
 pytestmark = pytest.mark.timeout(60)
 
 KEY = "k1"
 BODY_LIMIT = 100_000
-SCENARIO = str(SCENARIOS / "api_errors.yaml")
 OPENAI_AUTH = {"Authorization": f"Bearer {KEY}"}
 ANTHROPIC_AUTH = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 
@@ -39,16 +38,7 @@ ENDPOINTS = {
 ALL = sorted(ENDPOINTS)
 
 
-@pytest.fixture(scope="module")
-def errors_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    config = {
-        "auth": {"api_keys": [KEY]},
-        "limits": {"max_body_bytes": BODY_LIMIT},
-        "lingma": {"simulator": {"scenario": SCENARIO}},
-    }
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("errors")), config)
-    yield proxy
-    proxy.stop()
+errors_proxy = scenario_proxy("api_errors", {"auth": {"api_keys": [KEY]}, "limits": {"max_body_bytes": BODY_LIMIT}})
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +308,7 @@ def assert_still_serving(proxy: Proxy) -> None:
 
 
 def test_crash_mid_stream_is_a_clean_error_and_the_instance_comes_back(make_proxy):
-    proxy = make_proxy({"lingma": {"simulator": {"scenario": SCENARIO}}})
+    proxy = make_proxy(scenario_config("api_errors"))
     restarts_before = proxy.health()["instances"][0]["restarts"]
 
     response = httpx.post(

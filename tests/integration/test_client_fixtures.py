@@ -7,7 +7,6 @@ the rendered request: the scenario echoes every question, so the reply shows wha
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -15,9 +14,7 @@ import httpx
 import openai
 import pytest
 
-from harness.proxy import Proxy, start_proxy
-
-from .conftest import SCENARIOS
+from .conftest import scenario_proxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,15 +37,7 @@ ENDPOINTS = {
 FIXTURES = sorted(path.stem for path in CLIENTS.glob("*.json"))
 
 
-@pytest.fixture(scope="module")
-def fixtures_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
-    config = {
-        "auth": {"api_keys": [API_KEY]},
-        "lingma": {"simulator": {"scenario": str(SCENARIOS / "api_client_fixtures.yaml")}},
-    }
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("client_fixtures")), config, dialect=sim_dialect)
-    yield proxy
-    proxy.stop()
+fixtures_proxy = scenario_proxy("api_client_fixtures", {"auth": {"api_keys": [API_KEY]}}, per="sim_dialect")
 
 
 def parse_sse(text: str) -> list[tuple[str | None, str]]:

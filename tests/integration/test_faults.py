@@ -17,6 +17,7 @@ import pytest
 
 from harness.proxy import Proxy
 
+from .conftest import scenario_config
 from .ops_support import (
     APIS,
     assert_error_response,
@@ -28,7 +29,6 @@ from .ops_support import (
     module_proxies,
     parse_sse,
     post,
-    scenario_config,
     stream_error,
     stream_text,
     wait_for,

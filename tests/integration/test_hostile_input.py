@@ -12,7 +12,8 @@ import pytest
 
 from harness.proxy import Proxy
 
-from .ops_support import APIS, PATHS, api_headers, assert_no_traceback, error_of, module_proxy, request_body, wait_idle
+from .conftest import module_proxy
+from .ops_support import APIS, PATHS, api_headers, assert_no_traceback, error_of, request_body, wait_idle
 
 pytestmark = pytest.mark.timeout(60)
 

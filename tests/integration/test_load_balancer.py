@@ -21,7 +21,8 @@ import pytest
 from harness.proxy import Proxy, deep_merge, free_port, start_proxy, wait_until_ready
 
 from .balancer_harness import Balancer, haproxy_servers, missing_binary, start_balancer
-from .ops_support import module_proxies, parse_sse, scenario_config, stream_text, wait_for
+from .conftest import scenario_config
+from .ops_support import module_proxies, parse_sse, stream_text, wait_for
 
 KEY = "lb-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -3,19 +3,16 @@ and the simulator."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import ollama
 import pytest
 import ujson
 
-from harness.proxy import Proxy, start_proxy
+from harness.proxy import Proxy
 from lingma_proxy.simulator.models import query_models_result
 
-from .conftest import SCENARIOS
-from .tool_calls_support import ROUNDTRIP_ANSWER, ROUNDTRIP_CALL, ROUNDTRIP_RESULT, SimWatch, openai_tools
+from .conftest import scenario_proxy
+from .tool_calls_support import ONE_INSTANCE, ROUNDTRIP_ANSWER, ROUNDTRIP_CALL, ROUNDTRIP_RESULT, SimWatch, openai_tools
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,13 +25,7 @@ FINAL_FIELDS = ("total_duration", "load_duration", "prompt_eval_count", "eval_co
 STREAM_MODES = pytest.mark.parametrize("stream", [True, False], ids=["stream", "non_stream"])
 
 
-@pytest.fixture(scope="module")
-def ollama_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    # One simulator instance, so that its status page sees every ask.
-    config = {"lingma": {"instances_per_account": 1, "simulator": {"scenario": str(SCENARIOS / "api_ollama.yaml")}}}
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("ollama")), config)
-    yield proxy
-    proxy.stop()
+ollama_proxy = scenario_proxy("api_ollama", ONE_INSTANCE)
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import openai
 import pytest
 
-from harness.proxy import Proxy, start_proxy
+from harness.proxy import Proxy
 from lingma_proxy.simulator.models import query_models_result
 
-from .conftest import SCENARIOS
+from .conftest import scenario_proxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,18 +19,12 @@ INLINE_THINK = "REASONING-INLINE: weighing the options."
 INLINE_THINK_REPLY = "Visible answer after inline thinking."
 
 
-@pytest.fixture(scope="module")
-def chat_proxy(tmp_path_factory: pytest.TempPathFactory, sim_runtime: str) -> Iterator[Proxy]:
-    config = {
-        "lingma": {
-            "simulator": {"scenario": str(SCENARIOS / "api_openai_chat.yaml")},
-            # The 1 MB message is ~190k tokens: a model with a window that holds it, as the 1M-token Qwen ones do.
-            "context_windows": {"auto": 1_000_000},
-        }
-    }
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("openai_chat")), config, dialect=sim_runtime)
-    yield proxy
-    proxy.stop()
+chat_proxy = scenario_proxy(
+    "api_openai_chat",
+    # The 1 MB message is ~190k tokens: a model with a window that holds it, as the 1M-token Qwen ones do.
+    {"lingma": {"context_windows": {"auto": 1_000_000}}},
+    per="sim_runtime",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +34,13 @@ def client(chat_proxy: Proxy) -> openai.OpenAI:
 
 def ask(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
+
+
+def test_the_simulator_is_the_runtime_of_this_run(chat_proxy, sim_runtime):
+    """One proxy per runtime (conftest.scenario_proxy): a proxy kept from the first runtime would fail here."""
+    status = chat_proxy.sim_status()
+    expected = ("acp", "qodercn") if sim_runtime == "qodercn" else (sim_runtime, "lingma")
+    assert (status["dialect"], status["family"]) == expected
 
 
 def test_stream_helper_final_completion_has_the_reply_and_usage(client):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.proxy import Proxy
-
-from .ops_support import assert_error_response, module_proxy, post, sample, scenario_config, scrape
+from .conftest import scenario_proxy
+from .ops_support import assert_error_response, post, sample, scrape
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,9 +41,7 @@ def moved(before: dict, after: dict, name: str, **labels: str) -> float:
     return sample(after, name, **labels) - sample(before, name, **labels)
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    yield from module_proxy(tmp_path_factory, "ops_metrics", scenario_config("ops_slow"))
+proxy = scenario_proxy("ops_slow")
 
 
 def test_every_family_parses_with_its_type(proxy):

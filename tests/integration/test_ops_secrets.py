@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from harness.proxy import Proxy
 
-from .ops_support import ANTHROPIC_HEADERS, module_proxy, request_body, scenario_config, wait_for, wait_idle
+from .conftest import scenario_proxy
+from .ops_support import ANTHROPIC_HEADERS, request_body, wait_for, wait_idle
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,19 +31,17 @@ WRONG_KEYS = ("wrong-key-000", "sk-wrong-1111111111111111")
 UPSTREAM_QUOTED = ("pt-0123456789abcdef0123456789abcdef", "hunter2-upstream-secret")  # in ops_slow.yaml's LEAKY-RPC
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    config = scenario_config(
-        "ops_slow",
-        {
-            "server": {"log_format": "json", "log_level": "debug"},
-            "auth": {"api_keys": [API_KEY], "admin_token": ADMIN_TOKEN, "metrics_token": METRICS_TOKEN},
-            "accounts": [{"name": "acct", "username": "ops@example.com", "password_env": PASSWORD_ENV}],
-            "lingma": {"simulator": {"password": SIM_PASSWORD}},
-            "debug": {"request_ring": True},
-        },
-    )
-    yield from module_proxy(tmp_path_factory, "ops_secrets", config, env={PASSWORD_ENV: ACCOUNT_PASSWORD})
+proxy = scenario_proxy(
+    "ops_slow",
+    {
+        "server": {"log_format": "json", "log_level": "debug"},
+        "auth": {"api_keys": [API_KEY], "admin_token": ADMIN_TOKEN, "metrics_token": METRICS_TOKEN},
+        "accounts": [{"name": "acct", "username": "ops@example.com", "password_env": PASSWORD_ENV}],
+        "lingma": {"simulator": {"password": SIM_PASSWORD}},
+        "debug": {"request_ring": True},
+    },
+    env={PASSWORD_ENV: ACCOUNT_PASSWORD},
+)
 
 
 def call(proxy: Proxy, name: str, method: str, path: str, headers: dict, body: dict | None) -> httpx.Response:

@@ -12,13 +12,13 @@ import pytest
 
 from harness.proxy import Proxy, child_pids
 
+from .conftest import scenario_config
 from .ops_support import (
     APIS,
     PATHS,
     api_headers,
     parse_sse,
     request_body,
-    scenario_config,
     stream_error,
     stream_text,
     wait_for,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import openai
 import pytest
 
-from harness.proxy import Proxy, start_proxy
+from harness.proxy import Proxy
 
-from .conftest import SCENARIOS
+from .conftest import scenario_proxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,12 +22,7 @@ TEXT_ITEM_EVENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def responses_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Iterator[Proxy]:
-    config = {"lingma": {"simulator": {"scenario": str(SCENARIOS / "api_responses.yaml")}}}
-    proxy = start_proxy(Path(tmp_path_factory.mktemp("responses")), config, dialect=sim_dialect)
-    yield proxy
-    proxy.stop()
+responses_proxy = scenario_proxy("api_responses", per="sim_dialect")
 
 
 @pytest.fixture(scope="module")

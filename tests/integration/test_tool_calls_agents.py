@@ -12,7 +12,8 @@ import pytest
 
 from harness.proxy import Proxy
 
-from .tool_calls_support import SimWatch, assert_no_leak, module_proxy, sse_events
+from .conftest import scenario_proxy
+from .tool_calls_support import ONE_INSTANCE, SimWatch, assert_no_leak, sse_events
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,14 +60,8 @@ AGENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_agents", sim_dialect)
-
-
-@pytest.fixture(scope="module")
-def emulation_off_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_off", sim_dialect, {"tools": {"emulation": "off"}})
+tools_proxy = scenario_proxy("tools_calls", ONE_INSTANCE, per="sim_dialect")
+emulation_off_proxy = scenario_proxy("tools_calls", {**ONE_INSTANCE, "tools": {"emulation": "off"}}, per="sim_dialect")
 
 
 def load(agent: Agent) -> dict:

@@ -11,10 +11,12 @@ from anthropic.types import Message
 
 from harness.proxy import Proxy
 
+from .conftest import scenario_proxy
 from .tool_calls_support import (
     DEVIATION_IDS,
     DEVIATIONS,
     FALLBACK_HEAD,
+    ONE_INSTANCE,
     PARALLEL,
     REPAIRED_GET_TIME,
     REPAIRED_REQUIRED,
@@ -28,7 +30,6 @@ from .tool_calls_support import (
     anthropic_tools,
     assert_no_leak,
     assert_one_repair,
-    module_proxy,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -37,9 +38,7 @@ STREAM_MODES = pytest.mark.parametrize("stream", [True, False], ids=["stream", "
 MAX_TOKENS = 1024
 
 
-@pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_anthropic", sim_dialect)
+tools_proxy = scenario_proxy("tools_calls", ONE_INSTANCE, per="sim_dialect")
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,12 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from harness.proxy import Proxy
 
+from .conftest import scenario_proxy
 from .tool_calls_support import (
     DEVIATION_IDS,
     DEVIATIONS,
     FALLBACK_HEAD,
+    ONE_INSTANCE,
     PARALLEL,
     REPAIRED_GET_TIME,
     REPAIRED_REQUIRED,
@@ -27,7 +29,6 @@ from .tool_calls_support import (
     SimWatch,
     assert_no_leak,
     assert_one_repair,
-    module_proxy,
     openai_tools,
 )
 
@@ -38,9 +39,7 @@ NAMED_GET_TIME = {"type": "function", "function": {"name": "get_time"}}
 NAMED_GET_WEATHER = {"type": "function", "function": {"name": "get_weather"}}
 
 
-@pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_openai", sim_dialect)
+tools_proxy = scenario_proxy("tools_calls", ONE_INSTANCE, per="sim_dialect")
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,12 @@ from openai.types.responses import Response
 
 from harness.proxy import Proxy
 
+from .conftest import scenario_proxy
 from .tool_calls_support import (
     DEVIATION_IDS,
     DEVIATIONS,
     FALLBACK_HEAD,
+    ONE_INSTANCE,
     PARALLEL,
     REPAIRED_GET_TIME,
     REPAIRED_REQUIRED,
@@ -27,7 +29,6 @@ from .tool_calls_support import (
     SimWatch,
     assert_no_leak,
     assert_one_repair,
-    module_proxy,
     responses_tools,
 )
 
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.timeout(60)
 STREAM_MODES = pytest.mark.parametrize("stream", [True, False], ids=["stream", "non_stream"])
 
 
-@pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory, sim_dialect: str) -> Proxy:
-    yield from module_proxy(tmp_path_factory, "tools_responses", sim_dialect)
+tools_proxy = scenario_proxy("tools_calls", ONE_INSTANCE, per="sim_dialect")
 
 
 @pytest.fixture(scope="module")

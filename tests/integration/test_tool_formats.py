@@ -16,13 +16,13 @@ import yaml
 from harness.proxy import Proxy
 from lingma_proxy.tools.contract import render_tool_call
 
-from .conftest import SCENARIOS
+from .conftest import SCENARIOS, scenario_proxy
 from .tool_calls_support import (
+    ONE_INSTANCE,
     REPAIR_HEAD,
     SimWatch,
     anthropic_tools,
     assert_no_leak,
-    module_proxy,
     openai_tools,
     responses_tools,
 )
@@ -62,11 +62,8 @@ class Answer:
         return cls(text, [(name, arguments) for name, arguments, _ in uses], deltas, for_tools, [u[2] for u in uses])
 
 
-@pytest.fixture(scope="module")
-def tools_proxy(tmp_path_factory: pytest.TempPathFactory) -> Proxy:
-    # Without session reuse every question carries the whole transcript, history calls included.
-    config = {"lingma": {"simulator": {"scenario": str(SCENARIO)}}, "sessions": {"reuse": False}}
-    yield from module_proxy(tmp_path_factory, "tool_formats", "classic", config)
+# Without session reuse every question carries the whole transcript, history calls included.
+tools_proxy = scenario_proxy("tool_formats", {**ONE_INSTANCE, "sessions": {"reuse": False}}, dialect="classic")
 
 
 @pytest.fixture(scope="module")

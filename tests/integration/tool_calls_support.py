@@ -4,18 +4,12 @@ expected calls, the leak check, and views of what the simulator was asked."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import pytest
 
-from harness.proxy import Proxy, deep_merge, start_proxy
+from harness.proxy import Proxy
 
-from .conftest import SCENARIOS
-
-SCENARIO = SCENARIOS / "tools_calls.yaml"
 REPAIR_HEAD = "Your previous reply did not contain a valid tool call"
 FALLBACK_HEAD = "The model did not produce a valid tool call"
 ROUNDTRIP_RESULT = "RESULT-LISBON-21C: 21 degrees, sunny, light wind from the west"
@@ -117,15 +111,8 @@ def assert_no_leak(*texts: str) -> None:
         assert "<tool_call" not in text and "</tool_call" not in text, text
 
 
-def module_proxy(
-    tmp_path_factory: pytest.TempPathFactory, name: str, dialect: str, config: dict | None = None
-) -> Iterator[Proxy]:
-    """Body of a module-scoped fixture: one proxy on the tools scenario, stopped at teardown."""
-    # One simulator instance, so that its status page sees every ask.
-    base = {"lingma": {"instances_per_account": 1, "simulator": {"scenario": str(SCENARIO)}}}
-    proxy = start_proxy(Path(tmp_path_factory.mktemp(name)), deep_merge(base, config or {}), dialect=dialect)
-    yield proxy
-    proxy.stop()
+# Proxy config for a SimWatch: one simulator instance, so that its status page sees every ask.
+ONE_INSTANCE = {"lingma": {"instances_per_account": 1}}
 
 
 class SimWatch:
