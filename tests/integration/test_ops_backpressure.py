@@ -13,6 +13,7 @@ import pytest
 
 from harness.proxy import Proxy
 
+from .conftest import scenario_config
 from .ops_support import (
     PATHS,
     api_headers,
@@ -23,7 +24,6 @@ from .ops_support import (
     post,
     request_body,
     sample,
-    scenario_config,
     scrape,
     wait_for,
     wait_idle,
