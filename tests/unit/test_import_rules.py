@@ -102,11 +102,12 @@ def test_no_class_is_over_200_lines():
     assert long == []
 
 
-def test_the_server_loads_no_browser_stack():
-    """Selenium and the login flow's modules are loaded when a login first runs, not by every server."""
+def test_the_server_loads_neither_the_browser_stack_nor_jsonschema():
+    """Selenium and the login flow's modules are loaded when a login first runs, and jsonschema when a tool
+    call's arguments are first checked: not by every server."""
     probe = (
         "import sys, lingma_proxy.app; "
-        "print(sorted(m for m in sys.modules if m.startswith(('selenium', 'lingma_proxy.login.')) "
+        "print(sorted(m for m in sys.modules if m.startswith(('selenium', 'jsonschema', 'lingma_proxy.login.')) "
         "and m not in ('lingma_proxy.login.manager', 'lingma_proxy.login.status', "
         "'lingma_proxy.login.bundles', 'lingma_proxy.login.bundle_import')))"
     )
