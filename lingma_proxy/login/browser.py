@@ -20,6 +20,8 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 
+from .status import BrowserUnavailable
+
 # Selenium logs every command body at DEBUG, and one of them carries the typed password.
 logging.getLogger("selenium").setLevel(logging.WARNING)
 
@@ -34,10 +36,6 @@ CHROMIUM_FLAGS = (
 )
 _BROWSERS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 _DRIVERS = ("/usr/bin/chromedriver", "chromedriver")
-
-
-class BrowserUnavailable(Exception):
-    """No browser could be started; retrying will not help."""
 
 
 def _first_found(candidates: tuple[str, ...]) -> str | None:

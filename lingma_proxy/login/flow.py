@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,25 +28,10 @@ from ..filemodes import write_private
 from ..upstream.client import LingmaClient
 from .browser import LoginBrowser, first_line
 from .login_hosts import login_page_refusal
+from .status import AttemptFailed, Credentials
 
 _POLL_SEC = 0.5
 _CALLBACK_PATH = "/auth/callback"  # where the cloud page sends the browser back to Lingma (§7)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str = field(repr=False)
-
-
-class AttemptFailed(Exception):
-    """A failed attempt; the reason and page text are safe to log (they never hold the password)."""
-
-    def __init__(self, reason: str, page_error: str = "", browser_broken: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.page_error = page_error
-        self.browser_broken = browser_broken
 
 
 async def attempt_login(

@@ -19,9 +19,14 @@ from ..config import Config
 from ..errors import ApiError
 from ..redact import Redactor
 from ..upstream.pool import Instance, Pool
-from .attempts import FAILED_LOGIN_COOLDOWN_SEC, LoginAttempts, LoginStatus, describe_failure
-from .browser import BrowserUnavailable
-from .flow import AttemptFailed, Credentials
+from .status import (
+    FAILED_LOGIN_COOLDOWN_SEC,
+    AttemptFailed,
+    BrowserUnavailable,
+    Credentials,
+    LoginStatus,
+    describe_failure,
+)
 
 log = logging.getLogger("lingma_proxy.login")
 
@@ -148,6 +153,8 @@ class LoginManager:
                 status.end("the login flow ended unexpectedly; see the proxy log")
 
     async def _record_attempts(self, inst: Instance, status: LoginStatus, interactive: bool) -> None:
+        from .attempts import LoginAttempts  # the browser stack, Selenium with it: loaded by the first flow only
+
         try:
             simulator_port = inst.http_port if self.pool.upstream.kind == "simulator" else None
             credentials = None if interactive else self.credentials(inst)

@@ -5,7 +5,6 @@ from .accept import RejectedBlock
 from .contract import render_tool_call, render_tool_contract
 from .parser import ActionBlockParser
 from .repair import fallback_text, needs_repair, repair_prompt
-from .schema import validate_arguments
 
 __all__ = [
     "ActionBlockParser",
@@ -15,5 +14,4 @@ __all__ = [
     "render_tool_call",
     "render_tool_contract",
     "repair_prompt",
-    "validate_arguments",
 ]

@@ -9,7 +9,6 @@ from ..events import ToolCall
 from ..model import ToolSpec
 from .call_request import CallRequest
 from .jsontext import compact_json
-from .schema import validate_arguments
 
 
 @dataclass(slots=True)
@@ -28,6 +27,9 @@ def checked_call(
     tool = tools.get(request.name)
     if tool is None:
         return RejectedBlock(raw, "unknown tool", request.name)
+    # jsonschema and its dependencies (~4 MB resident) are loaded by the first call checked, not with the server.
+    from .schema import validate_arguments
+
     error = validate_arguments(tool, request.arguments)
     if error is not None:
         return RejectedBlock(raw, f"invalid arguments: {error}", request.name)

@@ -7,6 +7,8 @@ imports nothing of the proxy but the shared framing and WebSocket; cli and probe
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -99,3 +101,16 @@ def test_no_class_is_over_200_lines():
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 200:
                 long.append(f"{path.relative_to(PACKAGE.parent)}: {node.name} ({node.end_lineno - node.lineno + 1})")
     assert long == []
+
+
+def test_the_server_loads_neither_the_browser_stack_nor_jsonschema():
+    """Selenium and the login flow's modules are loaded when a login first runs, and jsonschema when a tool
+    call's arguments are first checked: not by every server."""
+    probe = (
+        "import sys, lingma_proxy.app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('selenium', 'jsonschema', 'lingma_proxy.login.')) "
+        "and m not in ('lingma_proxy.login.manager', 'lingma_proxy.login.status', "
+        "'lingma_proxy.login.bundles', 'lingma_proxy.login.bundle_import')))"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], cwd=PACKAGE.parent, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
