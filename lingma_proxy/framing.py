@@ -25,7 +25,9 @@ def encode_frame(message: dict[str, Any]) -> str:
 
 
 class FrameDecoder:
-    """Accumulates WebSocket messages and yields every complete JSON-RPC message in order."""
+    """Accumulates WebSocket messages (or byte-stream reads) and yields every complete JSON-RPC message in order.
+
+    Most messages hold exactly one whole frame: those are read in place, and only an incomplete tail is kept."""
 
     def __init__(self, max_frame_bytes: int = 256 * 1024 * 1024) -> None:
         self._buffer = bytearray()
@@ -37,29 +39,35 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: str | bytes) -> list[dict[str, Any]]:
-        self._buffer += data.encode("utf-8") if isinstance(data, str) else data
+        chunk = data.encode("utf-8") if isinstance(data, str) else data
+        if self._buffer:
+            self._buffer += chunk
+            source: bytes | bytearray = self._buffer
+        else:
+            source = chunk
         messages: list[dict[str, Any]] = []
-        while True:
-            header_end = self._buffer.find(_HEADER_END)
+        position, end = 0, len(source)
+        while position < end:
+            header_end = source.find(_HEADER_END, position)
             if header_end < 0:
-                if len(self._buffer) > 4096 and not self._buffer.lower().startswith(_LENGTH_HEADER):
+                if end - position > 4096 and not source[position : position + 15].lower().startswith(_LENGTH_HEADER):
                     raise FramingError("Unknown message header")
-                return messages
-            length = self._content_length(bytes(self._buffer[:header_end]))
+                break
+            length = self._content_length(bytes(source[position:header_end]))
             start = header_end + len(_HEADER_END)
-            if len(self._buffer) - start < length:
-                return messages
-            body = bytes(self._buffer[start : start + length])
-            del self._buffer[: start + length]
-            try:
-                message = ujson.loads(body)
-            except ValueError as exc:
-                raise FramingError(f"invalid JSON body: {exc}") from None
-            if not isinstance(message, dict):
-                raise FramingError("JSON-RPC message is not an object")
-            messages.append(message)
+            if end - start < length:
+                break
+            messages.append(_decode(source[start : start + length]))
+            position = start + length
+        if source is self._buffer:
+            del self._buffer[:position]
+        elif position < end:
+            self._buffer = bytearray(source[position:])
+        return messages
 
     def _content_length(self, header: bytes) -> int:
+        if header.startswith(b"Content-Length: ") and header[16:].isdigit():  # what every peer sends
+            return self._checked(int(header[16:]))
         for line in header.split(b"\r\n"):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
@@ -67,10 +75,23 @@ class FrameDecoder:
                     length = int(value.strip())
                 except ValueError:
                     raise FramingError("Unknown message header") from None
-                if length < 0 or length > self._max_frame_bytes:
-                    raise FramingError(f"frame length {length} out of range")
-                return length
+                return self._checked(length)
         raise FramingError("Unknown message header")
+
+    def _checked(self, length: int) -> int:
+        if length < 0 or length > self._max_frame_bytes:
+            raise FramingError(f"frame length {length} out of range")
+        return length
+
+
+def _decode(body: bytes | bytearray) -> dict[str, Any]:
+    try:
+        message = ujson.loads(body)
+    except ValueError as exc:
+        raise FramingError(f"invalid JSON body: {exc}") from None
+    if not isinstance(message, dict):
+        raise FramingError("JSON-RPC message is not an object")
+    return message
 
 
 # QoderCN refuses a WebSocket upgrade without this header when its runtime wants a machine token (§11.3).

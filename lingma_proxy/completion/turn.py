@@ -8,13 +8,13 @@ needs handed to it in a TurnContext rather than reached for through a parent.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from ..config import ToolsConfig
 from ..errors import ApiError
 from ..events import Finish, NativeToolCall, OutputEvent, TextDelta, ThinkDelta, ToolCall, UpstreamFinish
+from ..ids import new_uuid
 from ..metrics import Metrics
 from ..model import Image
 from ..prompt import render_turn
@@ -59,7 +59,7 @@ class Turn:
         self.prepared = prepared
         self.lease = lease
         self.plan = plan
-        self.session_id = session_id or (plan.entry.session_id if plan.entry else str(uuid.uuid4()))
+        self.session_id = session_id or (plan.entry.session_id if plan.entry else new_uuid())
         self.stream: ChatStream | None = None
         self.parked_call: NativeToolCall | None = None  # a native call handed to the client
         self.repaired = False
@@ -116,7 +116,7 @@ class Turn:
     def resend_in_full(self) -> str:
         """The runtime lost the reused session (docs/features.md §3): a new one, and the whole conversation."""
         self.plan = ReusePlan(None, 0)
-        self.session_id = str(uuid.uuid4())
+        self.session_id = new_uuid()
         return self.prepared.prompt
 
     async def ask(self, question: str, is_reply: bool, images: list[Image] | None = None) -> AsyncIterator[OutputEvent]:
@@ -125,7 +125,7 @@ class Turn:
             images=tuple(images or ()),
             model_key=self.prepared.model,
             session_id=self.session_id,
-            request_id=str(uuid.uuid4()),
+            request_id=new_uuid(),
             is_reply=is_reply,
             mode=self.ctx.ask_mode,
         )

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import uuid
 from collections.abc import Mapping
@@ -53,7 +54,12 @@ def key_id(keys: list[str], offered: str) -> str:
     matches = [hmac.compare_digest(offered.encode(), key.encode()) for key in keys]
     if not offered or not any(matches):
         raise ApiError("authentication", "Invalid or missing API key.")
-    return uuid.uuid5(uuid.NAMESPACE_OID, offered).hex
+    return _key_id(offered)
+
+
+@functools.lru_cache(maxsize=64)
+def _key_id(key: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_OID, key).hex
 
 
 def is_token(token: str, offered: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import Any
 
 import tornado.web
@@ -13,6 +12,7 @@ import ujson
 
 from ..errors import ApiError
 from ..events import Finish
+from ..ids import new_id
 from ..logs import clip, request_id_var
 from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
@@ -69,7 +69,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """The client's x-request-id, or a new one, on the response and on every log line of the request."""
         offered = self.request.headers.get("x-request-id", "")
         # Only a plain trace id is kept: it is echoed in headers and written on every log line.
-        self.request_id = offered if _REQUEST_ID.fullmatch(offered) else f"req_{uuid.uuid4().hex[:20]}"
+        self.request_id = offered if _REQUEST_ID.fullmatch(offered) else new_id("req_")
         self.set_header("x-request-id", self.request_id)
         request_id_var.set(self.request_id)
 

@@ -20,9 +20,9 @@ from tornado.iostream import StreamClosedError
 
 from ..errors import ApiError
 from ..events import Finish
+from ..ids import new_id
 from ..model import Conversation
 from ..services import Services
-from ..wire.ids import new_id
 from .base import BaseHandler
 
 log = logging.getLogger("lingma_proxy.http")

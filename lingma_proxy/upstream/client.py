@@ -28,6 +28,7 @@ from lingma_proxy.upstream.dialects import (
     timestamp_ms,
 )
 from lingma_proxy.upstream.failures import api_error_from_rpc
+from lingma_proxy.upstream.inbox import Inbox
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
 from lingma_proxy.upstream.transport import Endpoint, as_endpoint
 
@@ -60,7 +61,7 @@ class ChatStream:
         self.request = req
         self._dialect = dialect
         self._idle_timeout = idle_timeout
-        self._queue: asyncio.Queue[UpstreamEvent | ApiError] = asyncio.Queue()
+        self._inbox: Inbox[UpstreamEvent | ApiError] = Inbox(idle_timeout)
         self._turn: Turn | None = None
         self._done = False
 
@@ -72,38 +73,33 @@ class ChatStream:
             raise StopAsyncIteration
         if self._turn is None:
             try:
-                self._turn = await self._dialect.start_turn(self.request, self._queue.put_nowait)
+                self._turn = await self._dialect.start_turn(self.request, self._inbox.put)
             except ApiError:
-                self._done = True
+                self._end()
                 raise
-        item = await self._next_item()
+        try:
+            item = await self._inbox.get()
+        except TimeoutError:
+            item = ApiError("timeout", f"Lingma sent nothing for {self._idle_timeout:g}s (lingma.rpc_timeout)")
+        if isinstance(item, ApiError | UpstreamFinish):
+            self._end()
         if isinstance(item, ApiError):
-            self._done = True
             raise item
-        if isinstance(item, UpstreamFinish):
-            self._done = True
         return item
 
-    async def _next_item(self) -> UpstreamEvent | ApiError:
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            pass
-        try:
-            async with asyncio.timeout(self._idle_timeout):  # a timer, not a task per event
-                return await self._queue.get()
-        except TimeoutError:
-            return ApiError("timeout", f"Lingma sent nothing for {self._idle_timeout:g}s (lingma.rpc_timeout)")
+    def _end(self) -> None:
+        self._done = True
+        self._inbox.close()
 
     async def cancel(self) -> None:
         """Stop the chat upstream (classic chat/stop, ACP session/cancel) unless it already ended there."""
-        self._done = True
+        self._end()
         if self._turn is not None and not self._turn.ended:
             await self._turn.cancel()
             self._turn.close()
 
     async def aclose(self) -> None:
-        self._done = True
+        self._end()
         if self._turn is not None:
             self._turn.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -78,6 +79,7 @@ class UsageRow:
 
 
 COLUMNS = tuple(f.name for f in dataclasses.fields(UsageRow))
+_ROW_VALUES = operator.attrgetter(*COLUMNS)  # astuple() deep-copies every field, at ~5× the cost
 _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -202,7 +204,7 @@ class Ledger:
             try:
                 with conn:  # one transaction: a batch is written whole or not at all
                     conn.execute("BEGIN")
-                    conn.executemany(_INSERT, [dataclasses.astuple(row) for row in batch])
+                    conn.executemany(_INSERT, [_ROW_VALUES(row) for row in batch])
             except (OSError, sqlite3.Error) as exc:
                 self._write_failed(len(batch), exc)
             else:

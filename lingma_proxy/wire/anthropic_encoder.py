@@ -18,10 +18,10 @@ import ujson
 
 from ..errors import ApiError
 from ..events import Finish, ToolCall, Usage
+from ..ids import anthropic_tool_id, new_id
 from ..model import Conversation
 from .encoder import Encoder, argument_fragments
 from .errors import anthropic_error_body
-from .ids import anthropic_tool_id, new_id
 from .sse import sse_event
 
 # Usage fields of the Message object that message_delta's usage does not have (Lingma reports none).

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from ..errors import ApiError
 from ..events import Finish, ToolCall, Usage
+from ..ids import new_id
 from ..model import Conversation, Message, ToolUse
 from .encoder import Encoder, argument_fragments
 from .errors import responses_failed_error
-from .ids import new_id
 from .responses import ResponsesOptions
 from .sse import sse_comment, sse_event
 

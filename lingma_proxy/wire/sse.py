@@ -40,4 +40,6 @@ def sse_comment(text: str = "") -> str:
 
 
 def _field_lines(field: str, value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return f"{field}: {value}\n"
     return "".join(f"{field}: {line}\n" for line in _LINE_BREAK.split(value))

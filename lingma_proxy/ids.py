@@ -1,7 +1,8 @@
-"""Identifiers the vendors' clients expect: a type prefix and a random, URL-safe tail.
+"""Identifiers: the vendors' (a type prefix and a random, URL-safe tail) and the UUIDs Lingma's own
+clients send as session and request ids (docs/protocol.md §5).
 
-They name responses and tool calls, and guard nothing, so they come from a fast generator seeded
-once from the OS, not from `secrets` (which costs a system call per character).
+They name requests, responses, sessions and tool calls, and guard nothing, so they come from a fast
+generator seeded once from the OS, not from `secrets` or `uuid4` (a system call each).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 import string
+import uuid
 
 _ALPHABET = string.ascii_letters + string.digits
 _RANDOM_CHARS = 24
@@ -20,6 +22,11 @@ _NOT_ANTHROPIC_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 def new_id(prefix: str) -> str:
     """`prefix` + 24 random alphanumerics (~143 bits), e.g. new_id("call_"), new_id("chatcmpl-")."""
     return prefix + "".join(_RANDOM.choices(_ALPHABET, k=_RANDOM_CHARS))
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID in its canonical text form."""
+    return str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
 
 
 def anthropic_tool_id(call_id: str) -> str:
