@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,7 +69,15 @@ def rss_mb(pid: int) -> float | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of one process (not its children), in seconds, from /proc/<pid>/stat."""
+    """CPU time of one process (every thread, not its children), in seconds.
+
+    From the process's CPU-time clock, which counts in nanoseconds; /proc/<pid>/stat counts in 10 ms ticks,
+    too coarse for a few thousand chunks of a few µs each. Its id is what clock_getcpuclockid(3) returns on
+    Linux: (~pid << 3) | 2. Where that clock cannot be read, the /proc ticks."""
+    try:
+        return time.clock_gettime(((~pid) << 3) | 2)
+    except OSError:
+        pass
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

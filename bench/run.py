@@ -22,6 +22,7 @@ import workloads  # noqa: F401  (puts the repo on sys.path for the imports below
 from direct import direct_upstream
 from litellm_env import LITELLM_SPEC, ensure_installed, start_litellm
 from report import checks, load_note, machine_line, table
+from rounds import alternating_rounds
 from suite import DEFAULT_PLAN, QUICK_PLAN, Plan, direct_callers, http_callers, run_workloads
 from targets import Target, start_floor, start_lingma_proxy
 
@@ -80,6 +81,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
         proxy, _ = start_lingma_proxy(tmp / "proxy", {"sessions": {"reuse": args.reuse}})
         try:
             results["lingma-proxy"] = await measure_target(proxy, plan)
+            log(f"  floor and lingma-proxy in {plan.rounds} alternating rounds ...")
+            results["rounds"] = await alternating_rounds(
+                (http_callers(floor.url, floor.model), floor.pids),
+                (http_callers(proxy.url, proxy.model), proxy.pids),
+                plan.rounds, plan.round_requests, plan.round_streams,
+            )  # fmt: skip
         finally:
             proxy.stop()
         if args.skip_litellm:

@@ -39,10 +39,18 @@ class Plan:
     big: int
     agent: int
     warmup: int
+    rounds: int  # alternating floor/proxy rounds for the CPU and throughput ratios (rounds.py)
+    round_requests: int
+    round_streams: int
 
 
-DEFAULT_PLAN = Plan(small_c1=1000, small_c32=2000, stream=30, big=10, agent=50, warmup=50)
-QUICK_PLAN = Plan(small_c1=200, small_c32=1500, stream=5, big=3, agent=10, warmup=20)
+DEFAULT_PLAN = Plan(
+    small_c1=1000, small_c32=2000, stream=30, big=10, agent=50, warmup=50,
+    rounds=9, round_requests=1000, round_streams=4,
+)  # fmt: skip
+QUICK_PLAN = Plan(
+    small_c1=200, small_c32=1500, stream=5, big=3, agent=10, warmup=20, rounds=5, round_requests=600, round_streams=2
+)
 
 # (result key, caller kind, number of requests from the plan, concurrency)
 WORKLOADS: list[tuple[str, str, Callable[[Plan], int], int]] = [
