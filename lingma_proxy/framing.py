@@ -18,10 +18,10 @@ class FramingError(ValueError):
     """The peer sent bytes that are not a Content-Length frame (the binary answers `Unknown message header`)."""
 
 
-def encode_frame(message: dict[str, Any]) -> str:
-    """One JSON-RPC message as one framed WebSocket text message."""
-    body = ujson.dumps(message, ensure_ascii=False, escape_forward_slashes=False)
-    return f"Content-Length: {len(body.encode('utf-8'))}\r\n\r\n{body}"
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """One JSON-RPC message as one framed WebSocket text message, in UTF-8."""
+    body = ujson.dumps(message, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
 class FrameDecoder:

@@ -29,7 +29,7 @@ class RpcError(Exception):
 
 
 class Peer:
-    def __init__(self, send_text: Callable[[str], Awaitable[None]], stats: SimStats, ack_timeout_sec: float):
+    def __init__(self, send_text: Callable[[bytes], Awaitable[None]], stats: SimStats, ack_timeout_sec: float):
         self._send_text = send_text
         self._stats = stats
         self._ack_timeout_sec = ack_timeout_sec

@@ -65,7 +65,7 @@ class Services:
 class Connection:
     """One client's JSON-RPC session on any transport: framing, the handshake gate and method dispatch."""
 
-    def __init__(self, send_text: Callable[[str], Awaitable[None]], services: Services) -> None:
+    def __init__(self, send_text: Callable[[bytes], Awaitable[None]], services: Services) -> None:
         self._services = services
         self._methods = services.methods
         self._stats = services.stats
@@ -146,8 +146,8 @@ def _on_upgrade(services: Services) -> UpgradeDecision:
             log.warning("refused a connection without a valid %s header", MACHINE_TOKEN_HEADER)
             return HTTPStatus.FORBIDDEN
 
-        def send_text(text: str) -> Awaitable[None]:
-            channel.send_text(text.encode("utf-8"))
+        def send_text(frame: bytes) -> Awaitable[None]:
+            channel.send_text(frame)
             return channel.drained()
 
         conn = Connection(send_text, services)
@@ -175,10 +175,10 @@ async def serve_unix_socket(path: Path, services: Services) -> asyncio.Server:
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         log.info("client connected on %s", path)
 
-        def send_text(text: str) -> Awaitable[None]:
+        def send_text(frame: bytes) -> Awaitable[None]:
             if writer.is_closing():
                 return _closed()
-            writer.write(text.encode("utf-8"))
+            writer.write(frame)
             return asyncio.ensure_future(_ignore_hang_up(writer.drain()))
 
         conn = Connection(send_text, services)

@@ -72,7 +72,7 @@ class Transport:
     async def connect(self, on_data: DataCallback, timeout: float) -> None:
         raise NotImplementedError
 
-    def write(self, frame: str) -> None:
+    def write(self, frame: bytes) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -94,7 +94,7 @@ class WebSocketTransport(Transport):
         self._token_path = token_path
         self._channel: ClientChannel | None = None
         # A message may arrive with the handshake's answer, before connect() returns; replies to it wait here.
-        self._unsent: list[str] = []
+        self._unsent: list[bytes] = []
 
     async def connect(self, on_data: DataCallback, timeout: float) -> None:
         self._on_data = on_data
@@ -134,10 +134,10 @@ class WebSocketTransport(Transport):
         else:
             self._on_data(data)
 
-    def write(self, frame: str) -> None:
+    def write(self, frame: bytes) -> None:
         if self._channel is None:
             self._unsent.append(frame)
-        elif not self._channel.send_text(frame.encode("utf-8")):
+        elif not self._channel.send_text(frame):
             self._lost()
 
     def close(self) -> None:
@@ -178,11 +178,11 @@ class UnixSocketTransport(Transport):
             _log.debug("unix://%s: read failed: %r", self.address, exc)
         self._lost()
 
-    def write(self, frame: str) -> None:
+    def write(self, frame: bytes) -> None:
         if self._writer is None or self._closed:
             return
         try:
-            self._writer.write(frame.encode("utf-8"))
+            self._writer.write(frame)
         except (OSError, RuntimeError):
             self._lost()
 

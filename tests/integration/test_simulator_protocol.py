@@ -137,7 +137,7 @@ class Client:
 
     def send(self, message: dict[str, Any]) -> None:
         try:
-            self.ws.write_message(encode_frame(message))
+            self.ws.write_message(encode_frame(message).decode("utf-8"))
         except WebSocketClosedError:
             pass  # the simulator is gone (e.g. the crash fault); the reader notices
 
@@ -288,7 +288,7 @@ async def test_params_must_be_an_object_and_unknown_methods_are_refused(shared_s
 @on_loop
 async def test_frames_split_across_messages_and_batched_in_one_are_read(shared_sim: Sim) -> None:
     client = await Client.connect(shared_sim)
-    frame = encode_frame({"jsonrpc": "2.0", "id": 501, "method": "auth/status", "params": {}})
+    frame = encode_frame({"jsonrpc": "2.0", "id": 501, "method": "auth/status", "params": {}}).decode("utf-8")
     client._pending[501] = asyncio.get_running_loop().create_future()
     client.ws.write_message(frame[:10])
     client.ws.write_message(frame[10:])
@@ -297,7 +297,7 @@ async def test_frames_split_across_messages_and_batched_in_one_are_read(shared_s
     futures = [asyncio.get_running_loop().create_future() for _ in batch]
     for message, future in zip(batch, futures, strict=False):
         client._pending[message["id"]] = future
-    client.ws.write_message("".join(encode_frame(message) for message in batch))
+    client.ws.write_message(b"".join(encode_frame(message) for message in batch).decode("utf-8"))
     replies = [await asyncio.wait_for(future, 10) for future in futures]
     assert [reply["result"]["status"] for reply in replies] == [2, 2]
     await client.close()

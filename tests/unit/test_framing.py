@@ -11,7 +11,7 @@ MESSAGES = [
     {"jsonrpc": "2.0", "id": 2, "result": None},
     {"jsonrpc": "2.0", "method": "n", "params": {"blob": "x" * 70_000}},
 ]
-WIRE = "".join(encode_frame(message) for message in MESSAGES).encode("utf-8")
+WIRE = b"".join(encode_frame(message) for message in MESSAGES)
 
 
 @pytest.mark.parametrize("step", [1, 2, 7, 100, 4096, len(WIRE)])
@@ -24,7 +24,7 @@ def test_frames_come_out_whole_and_in_order_however_the_bytes_are_cut(step):
 
 def test_a_str_message_and_a_tail_kept_for_later():
     decoder = FrameDecoder()
-    first, second = encode_frame(MESSAGES[0]), encode_frame(MESSAGES[1])
+    first, second = encode_frame(MESSAGES[0]).decode("utf-8"), encode_frame(MESSAGES[1]).decode("utf-8")
     assert decoder.feed(first + second[:10]) == [MESSAGES[0]]
     assert decoder.pending_bytes == 10
     assert decoder.feed(second[10:]) == [MESSAGES[1]]
