@@ -8,35 +8,39 @@ round measures the floor and then the proxy back to back, and the ratios are the
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
 
-from httpclient import Caller, closed_loop
+from httpclient import closed_loop
 from measure import CpuMeter
+from suite import Plan, http_callers
+from targets import Target
 from workloads import STREAM_CHUNKS
 
-CallerFactories = dict[str, Callable[[], Caller]]
+LITELLM_SHARE = 5  # LiteLLM serves ~1/10 of the proxy's requests/s: a fifth of the requests keeps rounds short
 
 
-async def alternating_rounds(
-    floor: tuple[CallerFactories, dict[str, int]],
-    proxy: tuple[CallerFactories, dict[str, int]],
-    rounds: int,
-    requests_per_round: int,
-    streams_per_round: int,
-) -> dict:
-    """Per round: small requests at c=32 on the floor, then on the proxy, then 500-chunk streams on the proxy.
+async def alternating_rounds(floor: Target, proxy: Target, litellm: Target | None, plan: Plan) -> dict:
+    """Per round: small requests at c=32 on the floor, then on the proxy, then 500-chunk streams on the proxy,
+    then (when it runs) small requests on LiteLLM.
 
-    Returns the medians of: proxy and simulator CPU per request ÷ the floor's, proxy rps ÷ the floor's,
-    and proxy CPU µs per chunk; with the rounds' spread beside each."""
-    (floor_callers, floor_pids), (proxy_callers, proxy_pids) = floor, proxy
-    per_round: dict[str, list[float]] = {"proxy_cpu": [], "simulator_cpu": [], "rps": [], "chunk_cpu_us": []}
-    for _ in range(rounds):
-        with CpuMeter(floor_pids) as floor_cpu:
-            floor_run = await closed_loop(floor_callers["small"], requests_per_round, 32)
-        with CpuMeter(proxy_pids) as proxy_cpu:
-            proxy_run = await closed_loop(proxy_callers["small"], requests_per_round, 32)
-        with CpuMeter(proxy_pids) as stream_cpu:
-            stream_run = await closed_loop(proxy_callers["stream"], streams_per_round, 1)
+    Returns the medians of: proxy and simulator CPU per request ÷ the floor's, proxy rps ÷ the floor's and
+    ÷ LiteLLM's, and proxy CPU µs per chunk; with the rounds' spread beside each."""
+    floor_callers = http_callers(floor.url, floor.model)
+    proxy_callers = http_callers(proxy.url, proxy.model)
+    litellm_callers = http_callers(litellm.url, litellm.model) if litellm is not None else None
+    per_round: dict[str, list[float]] = {
+        "proxy_cpu": [], "simulator_cpu": [], "rps": [], "chunk_cpu_us": [], "over_litellm": [],
+    }  # fmt: skip
+    for _ in range(plan.rounds):
+        with CpuMeter(floor.pids) as floor_cpu:
+            floor_run = await closed_loop(floor_callers["small"], plan.round_requests, 32)
+        with CpuMeter(proxy.pids) as proxy_cpu:
+            proxy_run = await closed_loop(proxy_callers["small"], plan.round_requests, 32)
+        with CpuMeter(proxy.pids) as stream_cpu:
+            stream_run = await closed_loop(proxy_callers["stream"], plan.round_streams, 1)
+        if litellm_callers is not None:
+            litellm_run = await closed_loop(litellm_callers["small"], plan.round_requests // LITELLM_SHARE, 32)
+            if litellm_run.ok and proxy_run.ok:
+                per_round["over_litellm"].append(proxy_run.rps / litellm_run.rps)
         floor_us = floor_cpu.spent.get("server", 0.0) / max(1, len(floor_run.ok))
         if floor_us <= 0 or not proxy_run.ok or not stream_run.ok:
             continue
@@ -47,7 +51,7 @@ async def alternating_rounds(
         chunks = len(stream_run.ok) * STREAM_CHUNKS
         per_round["chunk_cpu_us"].append(stream_cpu.spent.get("server", 0.0) * 1e6 / chunks)
     return {
-        "rounds": rounds,
+        "rounds": plan.rounds,
         **{name: _median_and_spread(values) for name, values in per_round.items() if values},
     }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import sys
 import tempfile
@@ -43,21 +44,17 @@ async def measure_direct(tmp: Path, plan: Plan) -> dict:
         return await run_workloads(direct_callers(client), plan, pids, log)
 
 
-async def measure_litellm(tmp: Path, floor: Target, plan: Plan, notes: list[str]) -> dict | None:
+def start_litellm_target(tmp: Path, floor: Target, notes: list[str]) -> Target | None:
     log(f"  LiteLLM: making sure {LITELLM_SPEC} is installed in bench/.venv-litellm ...")
     problem = ensure_installed()
     if problem:
         notes.append(f"LiteLLM skipped: {problem}")
         return None
     try:
-        litellm = start_litellm(tmp, floor)
+        return start_litellm(tmp, floor)
     except (RuntimeError, TimeoutError, OSError) as exc:
         notes.append(f"LiteLLM skipped: it did not start ({exc}); see {tmp / 'litellm.log'}")
         return None
-    try:
-        return await measure_target(litellm, plan)
-    finally:
-        litellm.stop()
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict:
@@ -71,34 +68,29 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
         f"lingma-proxy: one simulator instance, sessions.reuse {'on' if args.reuse else 'off'}, log_level warning",
     ]
     results: dict = {}
-    floor = start_floor(tmp)
-    try:
+    with contextlib.ExitStack() as running:
+        floor = start_floor(tmp)
+        running.callback(floor.stop)
         log("floor server:")
         results["floor"] = await measure_target(floor, plan)
         log("direct upstream:")
         results["direct"] = await measure_direct(tmp / "direct", plan)
         log("lingma-proxy:")
         proxy, _ = start_lingma_proxy(tmp / "proxy", {"sessions": {"reuse": args.reuse}})
-        try:
-            results["lingma-proxy"] = await measure_target(proxy, plan)
-            log(f"  floor and lingma-proxy in {plan.rounds} alternating rounds ...")
-            results["rounds"] = await alternating_rounds(
-                (http_callers(floor.url, floor.model), floor.pids),
-                (http_callers(proxy.url, proxy.model), proxy.pids),
-                plan.rounds, plan.round_requests, plan.round_streams,
-            )  # fmt: skip
-        finally:
-            proxy.stop()
+        running.callback(proxy.stop)
+        results["lingma-proxy"] = await measure_target(proxy, plan)
+        litellm = None
         if args.skip_litellm:
             notes.append("LiteLLM skipped: --skip-litellm")
         else:
             log("litellm:")
-            litellm = await measure_litellm(tmp, floor, plan, notes)
+            litellm = start_litellm_target(tmp, floor, notes)
             if litellm is not None:
-                results["litellm"] = litellm
+                running.callback(litellm.stop)
+                results["litellm"] = await measure_target(litellm, plan)
                 notes.append(f"LiteLLM version: {LITELLM_SPEC}, one worker")
-    finally:
-        floor.stop()
+        log(f"alternating rounds ({plan.rounds}): floor, lingma-proxy{', LiteLLM' if litellm else ''} ...")
+        results["rounds"] = await alternating_rounds(floor, proxy, litellm, plan)
     notes.insert(1, load_note("after the run"))
     return {"results": results, "notes": notes, "plan": plan.__dict__}
 
