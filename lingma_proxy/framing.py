@@ -24,6 +24,13 @@ def encode_frame(message: dict[str, Any]) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
+def null_result_frame(msg_id: int) -> bytes:
+    """The reply `{"jsonrpc":"2.0","id":msg_id,"result":null}` as encode_frame() makes it: the ack that every
+    chat chunk gets (§2), from a template rather than through the JSON encoder."""
+    body = b'{"jsonrpc":"2.0","id":%d,"result":null}' % msg_id
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
 class FrameDecoder:
     """Accumulates WebSocket messages (or byte-stream reads) and yields every complete JSON-RPC message in order.
 

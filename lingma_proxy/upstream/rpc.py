@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from lingma_proxy.framing import FrameDecoder, FramingError, encode_frame
+from lingma_proxy.framing import FrameDecoder, FramingError, encode_frame, null_result_frame
 from lingma_proxy.upstream.transport import (
     MAX_MESSAGE_BYTES,
     Endpoint,
@@ -209,7 +209,10 @@ class RpcConnection:
             except Exception:
                 # The binary must get a reply whatever happens (§2); a null result is always acceptable.
                 _log.exception("%s: request handler failed on %s", self.url, method)
-        self._send({"jsonrpc": "2.0", "id": msg_id, "result": result})
+        if result is None and type(msg_id) is int:
+            self._transport.write(null_result_frame(msg_id))
+        else:
+            self._send({"jsonrpc": "2.0", "id": msg_id, "result": result})
 
     def _resolve(self, message: dict) -> None:
         entry = self._pending.get(message.get("id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lingma_proxy.framing import FrameDecoder, FramingError, encode_frame
+from lingma_proxy.framing import FrameDecoder, FramingError, encode_frame, null_result_frame
 
 MESSAGES = [
     {"jsonrpc": "2.0", "id": 1, "method": "chat/answer", "params": {"text": "héllo 你好 \r\n\r\n"}},
@@ -50,3 +50,8 @@ def test_other_header_lines_and_any_case_are_read():
 def test_bad_frames_are_named(wire, problem):
     with pytest.raises(FramingError, match=problem):
         FrameDecoder(max_frame_bytes=50).feed(wire)
+
+
+@pytest.mark.parametrize("msg_id", [0, 7, 123456789012])
+def test_the_ack_template_is_what_the_encoder_makes(msg_id):
+    assert null_result_frame(msg_id) == encode_frame({"jsonrpc": "2.0", "id": msg_id, "result": None})
