@@ -37,6 +37,7 @@ class CompletionHandler(BaseHandler):
     def initialize(self, services: Services) -> None:
         super().initialize(services)
         self._task: asyncio.Task | None = None
+        self._loop = asyncio.get_running_loop()  # handlers are made on the loop; a chunk need not ask again
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._last_write = 0.0
         self._encoder: Any = None
@@ -148,7 +149,7 @@ class CompletionHandler(BaseHandler):
             self._commit_stream_headers()
         for frame in frames:
             self.write(frame)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._last_write = loop.time()
         if self._flush_queued:
             return
@@ -198,7 +199,7 @@ class CompletionHandler(BaseHandler):
 
     def _arm_keepalive(self) -> None:
         """One timer per response, not one per event: it re-arms itself from the time of the last write."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._last_write = loop.time()
         self._keepalive_timer = loop.call_later(self.keepalive_sec, self._keepalive_due)
 
@@ -210,7 +211,7 @@ class CompletionHandler(BaseHandler):
     def _keepalive_due(self) -> None:
         if self._finished or self._encoder is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         quiet_for = loop.time() - self._last_write
         if quiet_for < self.keepalive_sec:
             self._keepalive_timer = loop.call_later(self.keepalive_sec - quiet_for, self._keepalive_due)
