@@ -74,6 +74,8 @@ class Channel(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self._gone:
+            return  # closed by us: what is still in flight is nobody's
         if not self._open:
             data = self._read_head(data)
             if not data:
