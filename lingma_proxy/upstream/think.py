@@ -17,6 +17,7 @@ _TAG_OPEN = "<think>"
 _TAG_CLOSE = "</think>"
 
 _State = Literal["answer", "fence_header", "fence", "tag"]
+_MARKER_STARTS = frozenset(marker[0] for marker in (_FENCE_OPEN, _TAG_OPEN))
 
 
 class ThinkSplitter:
@@ -29,6 +30,8 @@ class ThinkSplitter:
         self._out: list[TextDelta | ThinkDelta] = []
 
     def feed(self, text: str) -> list[TextDelta | ThinkDelta]:
+        if self._state == "answer" and not self._buf and not self._skip_ws and _MARKER_STARTS.isdisjoint(text):
+            return [TextDelta(text)] if text else []  # nearly every delta: no marker can begin in it
         self._buf += text
         while self._step(final=False):
             pass
