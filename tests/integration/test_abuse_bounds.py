@@ -92,6 +92,25 @@ def test_a_new_connection_must_send_its_headers_promptly_but_a_kept_alive_one_ma
     assert first.extensions["network_stream"] is second.extensions["network_stream"], "the connection was not kept"
 
 
+def test_a_kept_alive_connection_is_closed_after_the_idle_wait(make_proxy):
+    proxy = make_proxy({"server": {"header_timeout_sec": 30.0, "idle_timeout_sec": 1.0}})
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200")
+        # The first request is answered; waiting for a second one is the idle wait, not the 30 s header wait.
+        assert closed_by_peer(sock, within=20), "an idle kept-alive connection stayed open past idle_timeout_sec"
+    finally:
+        sock.close()
+
+
 def test_a_stalled_request_body_is_dropped_after_the_body_timeout(make_proxy):
     proxy = make_proxy({"server": {"body_timeout_sec": 1.0}})
     sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
