@@ -20,14 +20,16 @@ class FramingError(ValueError):
 
 def encode_frame(message: dict[str, Any]) -> bytes:
     """One JSON-RPC message as one framed WebSocket text message, in UTF-8."""
-    body = ujson.dumps(message, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8")
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    return _framed(ujson.dumps(message, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8"))
 
 
 def null_result_frame(msg_id: int) -> bytes:
     """The reply `{"jsonrpc":"2.0","id":msg_id,"result":null}` as encode_frame() makes it: the ack that every
     chat chunk gets (§2), from a template rather than through the JSON encoder."""
-    body = b'{"jsonrpc":"2.0","id":%d,"result":null}' % msg_id
+    return _framed(b'{"jsonrpc":"2.0","id":%d,"result":null}' % msg_id)
+
+
+def _framed(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
