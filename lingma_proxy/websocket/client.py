@@ -82,10 +82,7 @@ async def connect(
         raise ValueError(f"not a WebSocket URL: {url}")
     secure = parts.scheme == "wss"
     port = parts.port or (443 if secure else 80)
-    default_port = port == (443 if secure else 80)
-    host = parts.hostname if default_port else f"{parts.hostname}:{port}"
-    if ":" in parts.hostname:  # an IPv6 literal keeps its brackets in the Host header
-        host = f"[{parts.hostname}]" if default_port else f"[{parts.hostname}]:{port}"
+    host = parts.netloc.rpartition("@")[2]  # the URL's own authority: brackets and port as written, no user info
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     channel = ClientChannel(on_message, host, target, headers or {}, max_message_bytes)
     loop = asyncio.get_running_loop()

@@ -25,7 +25,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(scenario())
 
 
-class Inbox:
+class Received:
     """What a channel delivered, awaitable message by message; None when the peer is gone."""
 
     def __init__(self) -> None:
@@ -58,7 +58,7 @@ async def echo_server(token: str = "") -> tuple[asyncio.Server, int]:
 def test_our_client_and_server_carry_small_big_and_batched_messages():
     async def scenario() -> None:
         server, port = await echo_server()
-        inbox = Inbox()
+        inbox = Received()
         client = await websocket.connect(f"ws://127.0.0.1:{port}/any/path", inbox, max_message_bytes=2 * BIG)
         for text in (b"", b"hello", "é你好".encode(), b"x" * BIG):
             client.send_text(text)
@@ -76,9 +76,9 @@ def test_a_refused_upgrade_is_the_status_and_a_token_header_gets_through():
     async def scenario() -> None:
         server, port = await echo_server(token="t0k")
         with pytest.raises(websocket.HandshakeRefused) as refused:
-            await websocket.connect(f"ws://127.0.0.1:{port}/", Inbox(), max_message_bytes=100)
+            await websocket.connect(f"ws://127.0.0.1:{port}/", Received(), max_message_bytes=100)
         assert refused.value.status == 403
-        inbox = Inbox()
+        inbox = Received()
         client = await websocket.connect(
             f"ws://127.0.0.1:{port}/", inbox, headers={"X-Token": "t0k"}, max_message_bytes=100
         )
@@ -109,7 +109,7 @@ def test_our_client_with_tornados_server_answers_pings_and_sees_a_close():
         sock, port = bind_unused_port()
         server = HTTPServer(app)
         server.add_sockets([sock])
-        inbox = Inbox()
+        inbox = Received()
         client = await websocket.connect(f"ws://127.0.0.1:{port}/", inbox, max_message_bytes=2 * BIG)
         client.send_text(b"Content-Length: 2\r\n\r\n{}")
         assert await inbox.next() == b"Content-Length: 2\r\n\r\n{}"
