@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .. import websocket
 from ..framing import MACHINE_TOKEN_HEADER
-from ..websocket import ClientChannel, HandshakeRefused
 
 _log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class WebSocketTransport(Transport):
         super().__init__(url)
         self._token = machine_token
         self._token_path = token_path
-        self._channel: ClientChannel | None = None
+        self._channel: websocket.ClientChannel | None = None
         # A message may arrive with the handshake's answer, before connect() returns; replies to it wait here.
         self._unsent: list[bytes] = []
 
@@ -106,7 +105,7 @@ class WebSocketTransport(Transport):
             )
         except TimeoutError:
             raise TransportTimeout(f"no WebSocket connection to {self.address} within {timeout:g}s") from None
-        except HandshakeRefused as exc:
+        except websocket.HandshakeRefused as exc:
             raise TransportError(self._refused(exc)) from None
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot connect to {self.address}: {exc}") from None
@@ -114,7 +113,7 @@ class WebSocketTransport(Transport):
             self.write(frame)
         self._unsent.clear()
 
-    def _refused(self, exc: HandshakeRefused) -> str:
+    def _refused(self, exc: websocket.HandshakeRefused) -> str:
         if exc.status not in (401, 403):
             return f"cannot connect to {self.address}: {exc}"
         if self._token:

@@ -27,7 +27,9 @@ _MAX_HANDSHAKE_BYTES = 64 * 1024
 
 class Channel(asyncio.Protocol):
     """Whole messages in through the message callback; frames queued in one event-loop turn go out in one
-    socket write, each still its own WebSocket message. A subclass reads the handshake in `_head_received`."""
+    socket write, each still its own WebSocket message. A subclass reads the handshake in `_head_received`.
+
+    No Nagle delay to switch off: asyncio's TCP transports set TCP_NODELAY themselves, which acks need."""
 
     def __init__(self, on_message: MessageCallback, *, client: bool, max_message_bytes: int) -> None:
         self._client = client
