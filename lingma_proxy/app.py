@@ -108,7 +108,7 @@ def build_services(cfg: Config, redactor: Redactor) -> Services:
         debug_ring=RequestRing(redactor),
         login=login,
         recent=RecentRequests(),
-        usage=usage_recorder(cfg, pool, redactor),
+        usage=usage_recorder(cfg, pool),
     )
 
 

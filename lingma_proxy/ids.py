@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import random
 import re
-import string
 import uuid
 
-_ALPHABET = string.ascii_letters + string.digits
-_RANDOM_CHARS = 24
 _RANDOM = random.Random()  # our own, so that nobody seeding the global generator makes ids repeat
 # Anthropic validates tool_use ids against ^[a-zA-Z0-9_-]+$ when they come back in the history.
 _NOT_ANTHROPIC_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def new_id(prefix: str) -> str:
-    """`prefix` + 24 random alphanumerics (~143 bits), e.g. new_id("call_"), new_id("chatcmpl-")."""
-    return prefix + "".join(_RANDOM.choices(_ALPHABET, k=_RANDOM_CHARS))
+    """`prefix` + 24 random hex digits (96 bits), e.g. new_id("call_"), new_id("chatcmpl-")."""
+    return f"{prefix}{_RANDOM.getrandbits(96):024x}"
 
 
 def new_uuid() -> str:

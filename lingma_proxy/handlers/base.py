@@ -17,6 +17,7 @@ from ..logs import clip, request_id_var
 from ..recent_requests import RequestRecord, is_api_route
 from ..services import Services
 from ..wire.errors import anthropic_error_body, openai_error_body
+from ..wire.fields import replace_lone_surrogates
 from .auth import accepted_keys, is_token, key_id, offered_key
 from .browser_guard import cors_allowed, normal_origin, refusal
 
@@ -140,6 +141,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ApiError("invalid_request", f"Request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise ApiError("invalid_request", "Request body must be a JSON object.")
+        replace_lone_surrogates(body, raw)
         self.model_asked = body["model"] if isinstance(body.get("model"), str) else ""
         request = self.request
         if self.services.cfg.debug.request_ring:
@@ -194,20 +196,18 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps(payload))
 
     def on_finish(self) -> None:
-        unmatched = isinstance(self, NotFoundHandler)
-        route = "unmatched" if unmatched else self.request.path
+        unmatched, method, path = isinstance(self, NotFoundHandler), self.request.method, self.request.path
         status = self.get_status()
-        self.services.metrics.requests.labels(route, self.api, str(status)).inc()
+        self.services.metrics.requests.labels("unmatched" if unmatched else path, self.api, str(status)).inc()
         ms = (time.monotonic() - self.started) * 1000
-        path = clip(self.request.path)
-        log.info("access %s %s %d %.1fms instance=%s", self.request.method, path, status, ms, self.served_by or "-")
-        if not is_api_route(self.request.path):
+        log.info("access %s %s %d %.1fms instance=%s", method, clip(path), status, ms, self.served_by or "-")
+        if not is_api_route(path):
             return
         if status == 401:
             # Counted apart: anyone can send these, and they must not push real requests off the list.
             self.services.recent.unauthenticated += 1
             return
-        shown = "(unknown route)" if unmatched else self.request.path
+        shown = "(unknown route)" if unmatched else self.services.redactor.redact(path)
         self._record_recent(shown, ms)
         self.services.usage.record(self, shown, ms, streamed=self.streamed())
 
@@ -221,7 +221,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.services.recent.record(
             RequestRecord(
                 method=self.request.method,
-                route=self.services.redactor.redact(route),
+                route=route,
                 status=self.get_status(),
                 duration_ms=ms,
                 model=self.served_model,

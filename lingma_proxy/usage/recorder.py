@@ -7,7 +7,6 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..events import Finish
-from ..redact import Redactor
 from ..upstream.pool import Pool
 from .clients import ClientLabels, agent_family
 from .ledger import Ledger, UsageRow, db_path
@@ -33,14 +32,15 @@ _MAX_TEXT = 200  # route and model come from the client: a hostile one must not 
 
 
 class UsageRecorder:
-    def __init__(self, ledger: Ledger, labels: ClientLabels, pool: Pool, redactor: Redactor) -> None:
+    def __init__(self, ledger: Ledger, labels: ClientLabels, pool: Pool) -> None:
         self.ledger = ledger
         self._labels = labels
         self._pool = pool
-        self._redactor = redactor
 
     def record(self, handler: FinishedRequest, route: str, ms: float, streamed: bool) -> None:
-        """On the event loop, as the request finishes; only an append (the ledger writes later)."""
+        """On the event loop, as the request finishes; only an append (the ledger writes later).
+
+        `route` comes redacted: the handler redacts it once for this and the status page's list."""
         if not self.ledger.enabled:
             return
         fin = handler.finish_event
@@ -51,7 +51,7 @@ class UsageRecorder:
             UsageRow(
                 ts=time.time(),
                 api=handler.api,
-                route=self._redactor.redact(route)[:_MAX_TEXT],
+                route=route[:_MAX_TEXT],
                 client=self._labels.label(handler.offered_key() if handler.api_key_id else None),
                 agent=agent_family(handler.request.headers.get("User-Agent", "")),
                 model_asked=handler.model_asked[:_MAX_TEXT],
@@ -78,9 +78,9 @@ class UsageRecorder:
         return inst.account.name if inst is not None and inst.account is not None else "default"
 
 
-def usage_recorder(cfg: Config, pool: Pool, redactor: Redactor) -> UsageRecorder:
+def usage_recorder(cfg: Config, pool: Pool) -> UsageRecorder:
     """The recorder serve() uses, its ledger opened (and swept) when usage.enabled."""
     ledger = Ledger(db_path(cfg), cfg.usage.retention_days)
     if cfg.usage.enabled:
         ledger.start()  # a file it cannot open is one warning line; the proxy serves without it
-    return UsageRecorder(ledger, ClientLabels(cfg.auth.api_keys, cfg.auth.api_key_names), pool, redactor)
+    return UsageRecorder(ledger, ClientLabels(cfg.auth.api_keys, cfg.auth.api_key_names), pool)

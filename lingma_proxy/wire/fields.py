@@ -45,19 +45,21 @@ def missing(param: str) -> ApiError:
 def require_body(body: Any) -> dict:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
-    replace_lone_surrogates(body)
     return body
 
 
-def replace_lone_surrogates(body: dict) -> None:
-    """Make every string and key in `body` encodable as UTF-8, in place.
+def replace_lone_surrogates(body: dict, raw: bytes) -> None:
+    """Make every string and key in `body`, parsed from the JSON text `raw`, encodable as UTF-8, in place.
 
     JSON may escape a lone surrogate (`"\\ud83d"`): agents cut long tool outputs in the middle of
     an emoji, and JSON.stringify escapes the half it keeps. Python reads it into a str that cannot
     be encoded as UTF-8, so the upstream frame (or the reply echoing it) would fail with a 500.
     Each lone surrogate becomes U+FFFD, as a UTF-8 decoder would read it. Iterative, because
-    the body can nest as deep as the JSON parser allows.
+    the body can nest as deep as the JSON parser allows. Only a \\uD800–\\uDFFF escape in `raw` can
+    make a lone surrogate (strict UTF-8 decoding of the text cannot), so without one there is no walk.
     """
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        return
     stack: list[dict | list] = [body]
     while stack:
         node = stack.pop()

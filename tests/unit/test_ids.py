@@ -18,7 +18,7 @@ def test_new_ids_are_prefixed_url_safe_and_long(prefix):
     assert len(ids) == 200
     for value in ids:
         assert value.startswith(prefix)
-        assert re.fullmatch(r"[A-Za-z0-9]{24}", value[len(prefix) :])
+        assert re.fullmatch(r"[0-9a-f]{24}", value[len(prefix) :])
 
 
 def test_anthropic_tool_ids_are_derived_deterministically():
