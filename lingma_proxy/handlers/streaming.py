@@ -166,8 +166,12 @@ class CompletionHandler(BaseHandler):
     def _flush_now(self) -> None:
         self._flush_queued = False
         if not self._finished:
-            self._written = asyncio.ensure_future(self.flush())
-            self._written.add_done_callback(_retrieve)  # a hang-up is seen by on_connection_close
+            self._written = written = asyncio.ensure_future(self.flush())
+            # A hang-up is seen by on_connection_close; a write the socket took at once needs no callback.
+            if written.done():
+                _retrieve(written)
+            else:
+                written.add_done_callback(_retrieve)
 
     def _commit_stream_headers(self) -> None:
         """Headers wait for the first event so that early failures get a real status (docs/features.md §8)."""

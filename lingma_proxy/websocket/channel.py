@@ -27,7 +27,9 @@ _MAX_HANDSHAKE_BYTES = 64 * 1024
 
 class Channel(asyncio.Protocol):
     """Whole messages in through the message callback; frames queued in one event-loop turn go out in one
-    socket write, each still its own WebSocket message. A subclass reads the handshake in `_head_received`.
+    socket write, each still its own WebSocket message, and what the callback queues while a read is
+    delivered (the acks a chat stream needs) leaves at the end of that read, without a loop turn of its
+    own. A subclass reads the handshake in `_head_received`.
 
     No Nagle delay to switch off: asyncio's TCP transports set TCP_NODELAY themselves, which acks need."""
 
@@ -41,6 +43,7 @@ class Channel(asyncio.Protocol):
         self._gone = False
         self._told_gone = False
         self._outgoing: list[bytes] = []
+        self._delivering = False
         self._drained: asyncio.Future[None] | None = None
 
     @property
@@ -89,16 +92,21 @@ class Channel(asyncio.Protocol):
             self.close(exc.code)
             self._tell_gone()
             return
-        for opcode, payload in messages:
-            if opcode == TEXT or opcode == BINARY:
-                self._on_message(payload)
-            elif opcode == PING:
-                self._send(PONG, payload)
-            elif opcode == CLOSE:
-                self.close()
-                self._tell_gone()
-            if self._gone:
-                return
+        self._delivering = True
+        try:
+            for opcode, payload in messages:
+                if opcode == TEXT or opcode == BINARY:
+                    self._on_message(payload)
+                elif opcode == PING:
+                    self._send(PONG, payload)
+                elif opcode == CLOSE:
+                    self.close()
+                    self._tell_gone()
+                if self._gone:
+                    return
+        finally:
+            self._delivering = False
+        self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone = True
@@ -143,7 +151,7 @@ class Channel(asyncio.Protocol):
         if self._gone or self._transport is None:
             return False
         self._outgoing.append(build_frame(opcode, payload, mask=self._client))
-        if len(self._outgoing) == 1:
+        if len(self._outgoing) == 1 and not self._delivering:
             asyncio.get_running_loop().call_soon(self._flush)
         return True
 
