@@ -1,5 +1,6 @@
 """lingma_proxy/websocket on real sockets: our client and server with each other and with Tornado's
-(an independent implementation): messages both ways, batching, pings, closing, a refused upgrade."""
+(an independent implementation): messages both ways, batching, pings, closing, a refused upgrade; and on
+an in-memory transport, when the writes happen."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tornado.testing import bind_unused_port
 
 from lingma_proxy import websocket
 from lingma_proxy.websocket.channel import MessageCallback
+from lingma_proxy.websocket.frames import TEXT, build_frame
 from lingma_proxy.websocket.server import ServerChannel, serve
 
 pytestmark = pytest.mark.timeout(30)
@@ -163,5 +165,42 @@ def test_a_peer_that_breaks_the_protocol_is_dropped_and_reported_gone():
         assert (await reader.read()).startswith(b"\x88")  # a close frame, then the end of the stream
         writer.close()
         server.close()
+
+    run(scenario)
+
+
+class RecordingTransport(asyncio.Transport):
+    """The socket side of a channel, kept in memory: each write() is one socket write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_replies_queued_while_a_read_is_delivered_leave_in_one_write_at_its_end():
+    async def scenario() -> None:
+        replies = [b"ack %d" % i for i in range(3)]
+
+        def decide(channel: ServerChannel, headers) -> MessageCallback:
+            return lambda message: channel.send_text(b"ack " + message) if message is not None else None
+
+        channel, transport = ServerChannel(decide, max_message_bytes=1024), RecordingTransport()
+        channel.connection_made(transport)
+        channel.data_received(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert transport.writes[0].startswith(b"HTTP/1.1 101")
+        # Three messages in one read: their replies go out before the read returns, in one write.
+        channel.data_received(b"".join(build_frame(TEXT, b"%d" % i, mask=True) for i in range(3)))
+        assert transport.writes[1:] == [b"".join(build_frame(TEXT, reply, mask=False) for reply in replies)]
+        await asyncio.sleep(0)  # and nothing is left for a later loop turn
+        assert len(transport.writes) == 2
 
     run(scenario)
