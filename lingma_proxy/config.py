@@ -9,6 +9,7 @@ Fields marked SECRET are redacted by effective_config() and handed to the log re
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import platform
@@ -374,6 +375,7 @@ def _check_accounts(cfg: Config, environ: Mapping[str, str], checker: SchemaBuil
             account.password = password
 
 
+@functools.lru_cache(maxsize=64)  # every request's Host header is checked, and clients send the same few
 def is_loopback_host(host: str) -> bool:
     """localhost, or an IP address (bracketed or not) on the loopback network."""
     if host.lower() in ("localhost", "localhost."):

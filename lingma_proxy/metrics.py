@@ -41,6 +41,7 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self._latency: dict[str, tuple[Histogram, Histogram]] = {}
         self.prompt_tokens = Counter(
             "lingma_proxy_prompt_tokens", "Prompt tokens of the conversations clients sent", registry=r
         )
@@ -69,11 +70,19 @@ class Metrics:
     def observe_completion(
         self, protocol: str, first_token_ms: int | None, total_ms: int, prompt: int, completion: int
     ) -> None:
+        first_token, total = self._latency_of(protocol)
         if first_token_ms is not None:
-            self.first_token.labels(protocol).observe(first_token_ms / 1000)
-        self.total.labels(protocol).observe(total_ms / 1000)
+            first_token.observe(first_token_ms / 1000)
+        total.observe(total_ms / 1000)
         self.prompt_tokens.inc(prompt)
         self.completion_tokens.inc(completion)
+
+    def _latency_of(self, protocol: str) -> tuple[Histogram, Histogram]:
+        """The protocol's two histograms; looked up once, as labels() costs a lock and a lookup per call."""
+        pair = self._latency.get(protocol)
+        if pair is None:
+            pair = self._latency[protocol] = (self.first_token.labels(protocol), self.total.labels(protocol))
+        return pair
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

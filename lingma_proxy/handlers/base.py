@@ -207,7 +207,8 @@ class BaseHandler(tornado.web.RequestHandler):
             # Counted apart: anyone can send these, and they must not push real requests off the list.
             self.services.recent.unauthenticated += 1
             return
-        shown = "(unknown route)" if unmatched else self.services.redactor.redact(path)
+        captured = self.path_args or self.path_kwargs  # a route is fixed text: only its captured parts are the client's
+        shown = "(unknown route)" if unmatched else self.services.redactor.redact(path) if captured else path
         self._record_recent(shown, ms)
         self.services.usage.record(self, shown, ms, streamed=self.streamed())
 
