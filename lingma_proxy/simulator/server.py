@@ -177,8 +177,10 @@ async def serve_unix_socket(path: Path, services: Services) -> asyncio.Server:
 
         def send_text(frame: bytes) -> Awaitable[None]:
             if writer.is_closing():
-                return _closed()
+                return _done()
             writer.write(frame)
+            if not writer.transport.get_write_buffer_size():
+                return _done()  # the socket took it all: no task to wait on drain()
             return asyncio.ensure_future(_ignore_hang_up(writer.drain()))
 
         conn = Connection(send_text, services)
@@ -197,7 +199,7 @@ async def serve_unix_socket(path: Path, services: Services) -> asyncio.Server:
     return server
 
 
-def _closed() -> asyncio.Future[None]:
+def _done() -> asyncio.Future[None]:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     done.set_result(None)
     return done
