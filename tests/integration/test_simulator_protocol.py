@@ -261,7 +261,6 @@ async def test_requests_before_initialize_fail_and_initialized_is_ignored(shared
     await client.close()
 
 
-
 @on_loop
 async def test_unframed_input_is_rejected_and_the_connection_keeps_working(shared_sim: Sim) -> None:
     client = await Client.connect(shared_sim)
@@ -301,7 +300,6 @@ async def test_frames_split_across_messages_and_batched_in_one_are_read(shared_s
     replies = [await asyncio.wait_for(future, 10) for future in futures]
     assert [reply["result"]["status"] for reply in replies] == [2, 2]
     await client.close()
-
 
 
 # --- classic methods -----------------------------------------------------------------------------------
@@ -383,7 +381,6 @@ async def test_follow_ups_with_is_reply_continue_the_server_side_session(shared_
     assert {session_id, other} <= set(status["deleted_sessions"]) and session_id not in status["sessions"]
 
 
-
 @on_loop
 async def test_chat_stop_ends_the_stream_with_a_stopped_finish(shared_sim: Sim) -> None:
     client = await Client.connect(shared_sim)
@@ -395,7 +392,6 @@ async def test_chat_stop_ends_the_stream_with_a_stopped_finish(shared_sim: Sim) 
     assert finish["fullAnswer"] != "one two three four five six seven eight nine ten"
     await client.close()
     assert request_id in shared_sim.status()["stops"]
-
 
 
 @on_loop
@@ -413,7 +409,6 @@ async def test_think_styles(shared_sim: Sim) -> None:
     stream, _ = await chat(client, "think with tags")
     assert answer_text(stream) == "<think>Tagged reasoning.</think>\nTagged answer."
     await client.close()
-
 
 
 @on_loop
@@ -449,7 +444,6 @@ async def test_native_tool_results_arrive_by_invoke_result_or_in_the_reply(share
     await client.close()
 
 
-
 # --- faults --------------------------------------------------------------------------------------------
 
 
@@ -465,7 +459,6 @@ async def test_rpc_error_fault_and_times_limited_rules(shared_sim: Sim) -> None:
     await client.close()
 
 
-
 @on_loop
 async def test_finish_error_fault_sends_two_deltas_then_a_failed_finish(shared_sim: Sim) -> None:
     client = await Client.connect(shared_sim)
@@ -475,7 +468,6 @@ async def test_finish_error_fault_sends_two_deltas_then_a_failed_finish(shared_s
     finish = _params(stream[-1])
     assert finish["statusCode"] == 503 and finish["reason"] == "model overloaded"
     await client.close()
-
 
 
 @on_loop
@@ -492,7 +484,6 @@ async def test_hang_fault_never_finishes(shared_sim: Sim) -> None:
     await client.close()
 
 
-
 @on_loop
 async def test_slow_tokens_fault_still_completes(shared_sim: Sim) -> None:
     client = await Client.connect(shared_sim)
@@ -502,7 +493,6 @@ async def test_slow_tokens_fault_still_completes(shared_sim: Sim) -> None:
     await client.wait_for(is_finish(request_id))
     assert answer_text(client.stream(request_id)) == "one two three four five six seven eight nine ten"
     await client.close()
-
 
 
 @on_loop
@@ -737,4 +727,3 @@ async def test_agent_dialect_faults_and_cancel(launch: Callable[..., Sim]) -> No
     assert (await slow)["result"] == {"stopReason": "cancelled"}
     assert _updates(client, "acp-3")[-1]["data"]["reason"] == "stopped"
     await client.close()
-
