@@ -62,7 +62,11 @@ class FrameDecoder:
                 if end - position > 4096 and not source[position : position + 15].lower().startswith(_LENGTH_HEADER):
                     raise FramingError("Unknown message header")
                 break
-            length = self._content_length(bytes(source[position:header_end]))
+            digits = source[position + 16 : header_end]
+            if source.startswith(b"Content-Length: ", position) and digits.isdigit():  # what every peer sends
+                length = self._checked(int(digits))
+            else:
+                length = self._content_length(bytes(source[position:header_end]))
             start = header_end + len(_HEADER_END)
             if end - start < length:
                 break
@@ -75,8 +79,6 @@ class FrameDecoder:
         return messages
 
     def _content_length(self, header: bytes) -> int:
-        if header.startswith(b"Content-Length: ") and header[16:].isdigit():  # what every peer sends
-            return self._checked(int(header[16:]))
         for line in header.split(b"\r\n"):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":

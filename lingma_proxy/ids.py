@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 
 _RANDOM = random.Random()  # our own, so that nobody seeding the global generator makes ids repeat
 # Anthropic validates tool_use ids against ^[a-zA-Z0-9_-]+$ when they come back in the history.
 _NOT_ANTHROPIC_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+# A version 4 UUID's fixed bits: the version nibble (4) and the variant's two high bits (10).
+_UUID4_FIELDS = 0xF << 76 | 0x3 << 62
+_UUID4_VALUES = 0x4 << 76 | 0x2 << 62
 
 
 def new_id(prefix: str) -> str:
@@ -22,8 +24,9 @@ def new_id(prefix: str) -> str:
 
 
 def new_uuid() -> str:
-    """A random (version 4) UUID in its canonical text form."""
-    return str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
+    """A random (version 4, RFC 4122 variant) UUID in its canonical text form, as str(uuid.uuid4()) gives."""
+    digits = f"{_RANDOM.getrandbits(128) & ~_UUID4_FIELDS | _UUID4_VALUES:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def anthropic_tool_id(call_id: str) -> str:

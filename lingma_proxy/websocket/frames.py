@@ -107,8 +107,12 @@ class MessageReader:
         self._fragments_opcode = 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        buffer = self._buffer
-        buffer += data
+        # Most reads hold whole frames: those are parsed in place, and only an incomplete tail is kept.
+        if self._buffer:
+            self._buffer += data
+            buffer: bytes | bytearray = self._buffer
+        else:
+            buffer = data
         messages: list[tuple[int, bytes]] = []
         position, end = 0, len(buffer)
         while end - position >= 2:
@@ -136,7 +140,10 @@ class MessageReader:
             message = self._take(first, payload)
             if message is not None:
                 messages.append(message)
-        del buffer[:position]
+        if buffer is self._buffer:
+            del self._buffer[:position]
+        elif position < end:
+            self._buffer = bytearray(buffer[position:])
         return messages
 
     def _check_header(self, first: int, second: int, size: int) -> None:
