@@ -19,7 +19,7 @@ from typing import Any
 from tornado.iostream import StreamClosedError
 
 from ..errors import ApiError
-from ..events import Finish
+from ..events import Finish, TextDelta, ThinkDelta
 from ..ids import new_id
 from ..model import Conversation
 from ..services import Services
@@ -119,9 +119,20 @@ class CompletionHandler(BaseHandler):
         )
 
     async def _collect(self, encoder: Any, events: AsyncIterator) -> None:
+        # A run of text (or think) deltas is fed as one: the body is the same, and the encoder does not
+        # render a stream frame, which nobody reads here, per upstream chunk.
         encoder.start()
+        run: list[str] = []
+        run_type: type = TextDelta
         async for event in events:
-            if isinstance(event, Finish):
+            kind = type(event)
+            if run and kind is not run_type:
+                encoder.feed(run_type("".join(run)))
+                run.clear()
+            if kind is TextDelta or kind is ThinkDelta:
+                run.append(event.text)
+                run_type = kind
+            elif kind is Finish:
                 self._observe(event)
                 encoder.finish(event)
             else:

@@ -126,7 +126,8 @@ class Slots:
     def release(self, inst: Instance) -> None:
         inst.in_flight -= 1
         self.in_flight -= 1
-        asyncio.get_running_loop().create_task(self._notify_slot_freed())
+        if self.queued:  # with nobody waiting in acquire(), a notify would be a task for nothing
+            asyncio.get_running_loop().create_task(self._notify_slot_freed())
 
     async def _notify_slot_freed(self) -> None:
         async with self._freed:
