@@ -119,20 +119,9 @@ class CompletionHandler(BaseHandler):
         )
 
     async def _collect(self, encoder: Any, events: AsyncIterator) -> None:
-        # A run of text (or think) deltas is fed as one: the body is the same, and the encoder does not
-        # render a stream frame, which nobody reads here, per upstream chunk.
         encoder.start()
-        run: list[str] = []
-        run_type: type = TextDelta
-        async for event in events:
-            kind = type(event)
-            if run and kind is not run_type:
-                encoder.feed(run_type("".join(run)))
-                run.clear()
-            if kind is TextDelta or kind is ThinkDelta:
-                run.append(event.text)
-                run_type = kind
-            elif kind is Finish:
+        async for event in _delta_runs_joined(events):
+            if isinstance(event, Finish):
                 self._observe(event)
                 encoder.finish(event)
             else:
@@ -237,6 +226,28 @@ class CompletionHandler(BaseHandler):
         # A client gone away makes this flush fail; the stream's own next write notices and ends it.
         asyncio.ensure_future(self.flush()).add_done_callback(_retrieve)
         self._arm_keepalive()
+
+
+async def _delta_runs_joined(events: AsyncIterator) -> AsyncIterator:
+    """`events` with each run of text (or think) deltas joined into one delta, for a non-stream answer: its
+    body is the same, and the encoder renders no stream frame, which nobody would read, per upstream chunk."""
+    run: list[str] = []
+    run_type: type = TextDelta
+    try:
+        async for event in events:
+            kind = type(event)
+            if run and kind is not run_type:
+                yield run_type("".join(run))
+                run.clear()
+            if kind is TextDelta or kind is ThinkDelta:
+                run.append(event.text)
+                run_type = kind
+            else:
+                yield event
+        if run:
+            yield run_type("".join(run))
+    finally:
+        await events.aclose()  # at once, not when collected: closing it releases the slot
 
 
 def _retrieve(done: asyncio.Future) -> None:
