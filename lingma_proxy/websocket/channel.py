@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from .frames import (
     BINARY,
@@ -159,6 +159,12 @@ class Channel(asyncio.Protocol):
         if self._outgoing and self._transport is not None and not self._transport.is_closing():
             self._transport.write(self._outgoing[0] if len(self._outgoing) == 1 else b"".join(self._outgoing))
         self._outgoing.clear()
+
+
+def format_head(first_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """An HTTP/1.1 head: its first line and headers, and the blank line that ends it."""
+    lines = [first_line, *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def parse_head(head: bytes) -> tuple[str, dict[str, str]]:

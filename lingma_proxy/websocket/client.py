@@ -7,7 +7,7 @@ import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from .channel import Channel, MessageCallback, parse_head
+from .channel import Channel, MessageCallback, format_head, parse_head
 from .frames import accept_key, new_key
 
 
@@ -31,17 +31,15 @@ class ClientChannel(Channel):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         host, target, headers = self._request_head
-        lines = [
-            f"GET {target} HTTP/1.1",
-            f"Host: {host}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {self._key}",
-            "Sec-WebSocket-Version: 13",
-            *(f"{name}: {value}" for name, value in headers.items()),
-        ]
+        upgrade = {
+            "Host": host,
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": self._key,
+            "Sec-WebSocket-Version": "13",
+        }
         assert self._transport is not None
-        self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._transport.write(format_head(f"GET {target} HTTP/1.1", [*upgrade.items(), *headers.items()]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

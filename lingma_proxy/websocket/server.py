@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
-from .channel import Channel, MessageCallback, parse_head
+from .channel import Channel, MessageCallback, format_head, parse_head
 from .frames import accept_key
 
 # What to do with an upgrade, given its headers: the callback for the connection's messages, or an HTTP
@@ -55,9 +55,8 @@ class ServerChannel(Channel):
         self._transport.close()
 
     def _write_head(self, status: HTTPStatus, headers: dict[str, str]) -> None:
-        lines = [f"HTTP/1.1 {status.value} {status.phrase}", *(f"{name}: {value}" for name, value in headers.items())]
         assert self._transport is not None
-        self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._transport.write(format_head(f"HTTP/1.1 {status.value} {status.phrase}", headers.items()))
 
 
 async def serve(
