@@ -233,21 +233,18 @@ async def _delta_runs_joined(events: AsyncIterator) -> AsyncIterator:
     body is the same, and the encoder renders no stream frame, which nobody would read, per upstream chunk."""
     run: list[str] = []
     run_type: type = TextDelta
-    try:
-        async for event in events:
-            kind = type(event)
-            if run and kind is not run_type:
-                yield run_type("".join(run))
-                run.clear()
-            if kind is TextDelta or kind is ThinkDelta:
-                run.append(event.text)
-                run_type = kind
-            else:
-                yield event
-        if run:
+    async for event in events:
+        kind = type(event)
+        if run and kind is not run_type:
             yield run_type("".join(run))
-    finally:
-        await events.aclose()  # at once, not when collected: closing it releases the slot
+            run.clear()
+        if kind is TextDelta or kind is ThinkDelta:
+            run.append(event.text)
+            run_type = kind
+        else:
+            yield event
+    if run:
+        yield run_type("".join(run))
 
 
 def _retrieve(done: asyncio.Future) -> None:
