@@ -170,7 +170,7 @@ class RpcConnection:
         if entry is not None:
             entry[1].cancel()
 
-    def _on_data(self, data: str | bytes | None) -> None:
+    def _on_data(self, data: bytes | None) -> None:
         if data is None:
             self._handle_closed()
             return

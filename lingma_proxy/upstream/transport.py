@@ -19,11 +19,11 @@ from ..framing import MACHINE_TOKEN_HEADER
 
 _log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # Tornado's 10 MiB default would cut large prompts and answers
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # a whole prompt or answer is one message: 1 MB prompts must fit, and more
 _READ_CHUNK = 256 * 1024
 
 WEBSOCKET, UNIX = "websocket", "unix"
-DataCallback = Callable[["str | bytes | None"], None]
+DataCallback = Callable[["bytes | None"], None]
 
 
 class TransportError(Exception):
