@@ -8,7 +8,9 @@ and per stream chunk.
 On a shared machine one pass moves by 10–20% within a minute, more than most single changes are worth, and
 sequential rounds of two builds inherit that drift. Here each round loads both proxies in the same seconds
 (small non-stream chats, c=16 each), so both see the same machine; the 500-chunk streams go to each in turn,
-since two streams at once would batch each other's chunks. The ratios are medians over rounds, with the
+since two streams at once would batch each other's chunks, with each proxy and its simulator pinned to
+separate cores (placement.py: one chunk per wake-up, the placement whose cost repeats best). The ratios are
+medians over rounds, with the
 lowest and highest round. Both checkouts run with this virtualenv, on the bench's scenario and config.
 """
 
@@ -20,10 +22,12 @@ import json
 import statistics
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from httpclient import closed_loop
 from measure import CpuMeter
+from placement import ALONE, can_pin, pinned
 from suite import http_callers
 from targets import API_KEY
 from workloads import REPO, STREAM_CHUNKS
@@ -80,7 +84,9 @@ async def compare(this: Checkout, other: Checkout, rounds: int) -> dict[str, lis
             )
         per_chunk = []
         for checkout in (this, other):
-            with CpuMeter(checkout.pids) as stream_cpu:
+            server, simulator = checkout.pids["server"], checkout.pids.get("simulator")
+            placed = pinned(server, simulator, ALONE) if can_pin() else nullcontext()
+            with placed, CpuMeter(checkout.pids) as stream_cpu:
                 streams = await closed_loop(checkout.callers["stream"], STREAMS, 1)
             per_chunk.append(stream_cpu.spent["server"] / max(1, len(streams.ok) * STREAM_CHUNKS))
         if not this_run.ok or not other_run.ok or not all(per_chunk):

@@ -220,6 +220,12 @@ _ROUND_ROWS = [
     ("simulator CPU per request ÷ floor's", "simulator_cpu"),
     ("proxy rps ÷ floor rps, c=32", "rps"),
     ("proxy CPU µs per chunk, 500-chunk stream", "chunk_cpu_us"),
+    ("  pinned, one core (chunks in batches)", "chunk_cpu_us_batched"),
+    ("    bare asyncio relay, same placement", "chunk_floor_us_batched"),
+    ("    proxy ÷ bare relay", "chunk_over_floor_batched"),
+    ("  pinned, two cores (chunk per wake-up)", "chunk_cpu_us_alone"),
+    ("    bare asyncio relay, same placement", "chunk_floor_us_alone"),
+    ("    proxy ÷ bare relay", "chunk_over_floor_alone"),
     ("proxy rps ÷ LiteLLM rps, c=32", "over_litellm"),
 ]
 
