@@ -147,6 +147,7 @@ class ToolsConfig:
     emulation: str = "auto"  # auto|off
     forward_native: bool = False
     allowlist: list[str] = field(default_factory=list)
+    native_result: str = "auto"  # auto|reply|invoke_result: how a forwarded call's result goes back (§6)
 
 
 @dataclass
@@ -257,6 +258,7 @@ _RULES: dict[str, Rule] = {
     "sessions.cache_max_entries": int_at_least(1),
     "sessions.cache_ttl_sec": POSITIVE,
     "tools.emulation": one_of("auto", "off"),
+    "tools.native_result": one_of("auto", "reply", "invoke_result"),
     "tools.allowlist[]": NON_EMPTY,
     "usage.retention_days": int_at_least(1),
     # The name becomes a directory under work_dir, so it must not be able to climb out of it.

@@ -42,8 +42,9 @@ def prompt_images(prompt: list[Any], model: str, family: str) -> list[dict[str, 
 class AcpSink:
     """The stream as `session/update` notifications, with the runtime's own bookkeeping requests alongside."""
 
-    def __init__(self, peer: Peer, ask: Ask, sessions: SessionStore) -> None:
+    def __init__(self, peer: Peer, ask: Ask, sessions: SessionStore, family: str) -> None:
         self._peer = peer
+        self._family = family
         self._ask = ask
         self._sessions = sessions
 
@@ -86,7 +87,8 @@ class AcpSink:
         await self._update({"sessionUpdate": "notification", "type": "chat_finish", "data": finish})
 
     def invoke_tool(self, tool_call_id: str, name: str, parameters: Any, on_reply: ReplyCallback) -> Awaitable[None]:
-        return send_tool_invoke(self._peer, self._ask.request_id, tool_call_id, name, parameters, on_reply)
+        request_id = self._ask.request_id
+        return send_tool_invoke(self._peer, request_id, tool_call_id, name, parameters, on_reply, self._family)
 
 
 class AcpMethods:
@@ -148,7 +150,8 @@ class AcpMethods:
             plan = self._engine.admit(ask)
         except NotLoggedIn:
             raise RpcError(-32603, "user not login") from None
-        outcome = await self._engine.start(ask, plan, AcpSink(peer, ask, self._sessions), owner=peer).outcome
+        sink = AcpSink(peer, ask, self._sessions, self._family)
+        outcome = await self._engine.start(ask, plan, sink, owner=peer).outcome
         if outcome.stop_reason == "error":
             raise RpcError(-32603, outcome.error)
         return {"stopReason": outcome.stop_reason}

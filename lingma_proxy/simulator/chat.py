@@ -83,7 +83,10 @@ class ActiveChat:
         return "".join(self.pieces)
 
 
-def _tool_text(value: Any) -> str:
+def _tool_outcome(value: Any) -> str:
+    """What the model is told of a tool result (tool/invokeResult params, or a reply carrying the same object)."""
+    if isinstance(value, dict) and value.get("success") is False:
+        return f"error: {value.get('errorMessage') or 'tool failed'}"
     if isinstance(value, dict) and "result" in value:
         value = value["result"]
     return value if isinstance(value, str) else ujson.dumps(value, ensure_ascii=False)
@@ -152,10 +155,9 @@ class ChatEngine:
         waiter = self._tool_waits.get(str(params.get("toolCallId", "")))
         if waiter is None or waiter.done():
             log.warning("tool/invokeResult for no waiting tool call: %s", params.get("toolCallId"))
-        elif params.get("success") is False:
-            waiter.set_result(f"error: {params.get('errorMessage') or 'tool failed'}")
         else:
-            waiter.set_result(_tool_text(params.get("result")))
+            self._stats.tool_results["invoke_result"] += 1
+            waiter.set_result(_tool_outcome(params))
 
     async def _run(self, chat: ActiveChat, plan: ReplyPlan, sink: StreamSink) -> None:
         outcome = Outcome("cancelled")
@@ -224,7 +226,8 @@ class ChatEngine:
 
         def on_reply(value: Any, error: Any) -> None:
             if error is None and value not in (None, {}) and not result.done():
-                result.set_result(_tool_text(value))
+                self._stats.tool_results["reply"] += 1
+                result.set_result(_tool_outcome(value))
 
         stop_wait = asyncio.ensure_future(chat.stopped.wait())
         try:

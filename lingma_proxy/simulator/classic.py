@@ -15,6 +15,7 @@ from lingma_proxy.simulator.models import query_models_result
 from lingma_proxy.simulator.peer import Peer, ReplyCallback, RpcError
 from lingma_proxy.simulator.scenario import Scenario
 from lingma_proxy.simulator.sessions import CONTEXT_LIMIT_TOKENS, SessionStore
+from lingma_proxy.simulator.settings import RPC_TIMEOUT_SEC
 from lingma_proxy.simulator.state import WorkDir
 
 log = logging.getLogger("lingma.sim")
@@ -44,25 +45,29 @@ def _ask_reply(request_id: str, status: int, error_message: str) -> dict[str, An
 
 
 def send_tool_invoke(
-    peer: Peer, request_id: str, tool_call_id: str, name: str, parameters: Any, on_reply: ReplyCallback
+    peer: Peer, request_id: str, tool_call_id: str, name: str, parameters: Any, on_reply: ReplyCallback, family: str
 ) -> Awaitable[None]:
-    """A native tool call (§6), the same in both dialects; `async: true` lets the result come later."""
+    """A native tool call (§6), the same in both dialects. The plugin binary says `async: true` and takes the
+    result later through tool/invokeResult; QoderCN wants it in the reply [reported], so its reply may take as
+    long as the tool."""
+    in_reply = family == "qodercn"
     params = {
         "requestId": request_id,
         "toolCallId": tool_call_id,
         "name": name,
         "parameters": parameters,
-        "async": True,
+        "async": not in_reply,
     }
-    return peer.send_request("tool/invoke", params, on_reply)
+    return peer.send_request("tool/invoke", params, on_reply, ack_timeout_sec=RPC_TIMEOUT_SEC if in_reply else None)
 
 
 class ClassicSink:
     """The stream as server→client requests: step callbacks and title, then think/answer deltas, then finish."""
 
-    def __init__(self, peer: Peer, ask: Ask, usage_from: SessionStore | None) -> None:
+    def __init__(self, peer: Peer, ask: Ask, usage_from: SessionStore | None, family: str) -> None:
         """`usage_from`: the sessions to report context/usage/sync from; None sends none."""
         self._peer = peer
+        self._family = family
         self._usage_from = usage_from
         self._ids = {"requestId": ask.request_id, "sessionId": ask.session_id}
         self._title = _title(ask.question)
@@ -117,7 +122,8 @@ class ClassicSink:
         await self._peer.send_request("chat/finish", params)
 
     def invoke_tool(self, tool_call_id: str, name: str, parameters: Any, on_reply: ReplyCallback) -> Awaitable[None]:
-        return send_tool_invoke(self._peer, self._ids["requestId"], tool_call_id, name, parameters, on_reply)
+        request_id = self._ids["requestId"]
+        return send_tool_invoke(self._peer, request_id, tool_call_id, name, parameters, on_reply, self._family)
 
 
 class ClassicMethods:
@@ -201,7 +207,8 @@ class ClassicMethods:
         except NotLoggedIn:
             return _ask_reply(request_id, 401, "user not login")
         # The stream task first runs after this reply is written: the dispatcher sends it without yielding.
-        self._engine.start(ask, plan, ClassicSink(peer, ask, self._sessions if self._usage_sync else None), owner=peer)
+        sink = ClassicSink(peer, ask, self._sessions if self._usage_sync else None, self._family)
+        self._engine.start(ask, plan, sink, owner=peer)
         return _ask_reply(request_id, 200, "")
 
     async def stop(self, params: dict[str, Any], peer: Peer) -> Any:

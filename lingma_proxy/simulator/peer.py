@@ -48,12 +48,18 @@ class Peer:
         return self._send({"jsonrpc": "2.0", "method": method, "params": params})
 
     def send_request(
-        self, method: str, params: dict[str, Any], on_reply: ReplyCallback | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        on_reply: ReplyCallback | None = None,
+        ack_timeout_sec: float | None = None,
     ) -> Awaitable[None]:
+        """`ack_timeout_sec` replaces the usual ack timeout for a request whose reply carries a result."""
         self._next_id += 1
         request_id = self._next_id
         if not self.closed:  # after a hang-up nobody can ack: no timer, no count
-            timer = asyncio.get_running_loop().call_later(self._ack_timeout_sec, self._ack_timed_out, request_id)
+            timeout = self._ack_timeout_sec if ack_timeout_sec is None else ack_timeout_sec
+            timer = asyncio.get_running_loop().call_later(timeout, self._ack_timed_out, request_id)
             self._pending[request_id] = (method, timer, on_reply)
             self._stats.server_requests += 1
         return self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})

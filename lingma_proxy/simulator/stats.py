@@ -24,6 +24,8 @@ class SimStats:
     max_active_chats: int = 0
     images: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ASKS))
     workspaces: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ASKS))  # rootUri and cwd seen
+    # How native tool results came back: "reply" (in the tool/invoke reply) or "invoke_result" (§6).
+    tool_results: dict[str, int] = field(default_factory=lambda: {"reply": 0, "invoke_result": 0})
 
     def record_ask(
         self,
@@ -79,4 +81,5 @@ class SimStats:
             "max_active_chats": self.max_active_chats,
             "images": list(self.images),
             "workspaces": list(self.workspaces),
+            "tool_results": dict(self.tool_results),
         }

@@ -30,6 +30,7 @@ from lingma_proxy.upstream.dialects import (
 from lingma_proxy.upstream.failures import api_error_from_rpc
 from lingma_proxy.upstream.inbox import Inbox
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
+from lingma_proxy.upstream.tool_replies import HOLD_GRACE_SEC, ToolReplies, tool_result
 from lingma_proxy.upstream.transport import Endpoint, as_endpoint
 
 _log = logging.getLogger(__name__)
@@ -114,10 +115,17 @@ class ChatStream:
 
 class LingmaClient:
     def __init__(
-        self, rpc: RpcConnection, *, rpc_timeout: float, dialect: Dialect, server_info: dict | None = None
+        self,
+        rpc: RpcConnection,
+        *,
+        rpc_timeout: float,
+        dialect: Dialect,
+        server_info: dict | None = None,
+        native_result: str = "auto",
     ) -> None:
         self.rpc = rpc
         self.rpc_timeout = rpc_timeout
+        self.tool_replies = ToolReplies(rpc, native_result, hold_sec=rpc_timeout + HOLD_GRACE_SEC)
         self.dialect = dialect
         self.server_info = server_info or {}
         self._control_timeout = min(rpc_timeout, CONTROL_TIMEOUT_SEC)
@@ -216,20 +224,11 @@ class LingmaClient:
         success: bool,
         result: Any = None,
         error_message: str = "",
-        start_time_ms: int | None = None,
-        time_consuming_ms: int = 0,
     ) -> None:
-        """The result of a native `tool/invoke` (§6): the async path, after the ack."""
-        params = {
-            "toolCallId": tool_call_id,
-            "name": name,
-            "success": success,
-            "errorMessage": error_message,
-            "result": result,
-            "startTime": start_time_ms if start_time_ms is not None else timestamp_ms(),
-            "timeConsuming": time_consuming_ms,
-        }
-        await self._call("tool/invokeResult", params)
+        """The result of a native `tool/invoke` (§6): in its held reply, else through `tool/invokeResult`."""
+        outcome = tool_result(tool_call_id, name, success=success, result=result, error_message=error_message)
+        if not self.tool_replies.answer(tool_call_id, outcome):
+            await self._call("tool/invokeResult", outcome)
 
     def chat(self, req: ChatRequest) -> ChatStream:
         return ChatStream(self.dialect, req, idle_timeout=self.rpc_timeout)
@@ -264,6 +263,7 @@ async def connect_client(
     *,
     workspace: Path,
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT_SEC,
+    native_result: str = "auto",
 ) -> LingmaClient:
     """Connect (to a ws:// URL or an Endpoint), `initialize`, and settle the chat dialect (probing when auto).
 
@@ -294,7 +294,7 @@ async def connect_client(
         if dialect_name == "acp"
         else ClassicDialect(rpc, rpc_timeout)
     )
-    return LingmaClient(rpc, rpc_timeout=rpc_timeout, dialect=dialect, server_info=info)
+    return LingmaClient(rpc, rpc_timeout=rpc_timeout, dialect=dialect, server_info=info, native_result=native_result)
 
 
 async def _probe_dialect(rpc: RpcConnection, cwd: str, timeout: float) -> str:

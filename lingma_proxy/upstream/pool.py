@@ -165,6 +165,7 @@ class Pool:
                 rpc_timeout=self.cfg.lingma.rpc_timeout,
                 dialect_setting=inst.dialect or self.cfg.lingma.dialect,
                 probe_timeout=self.cfg.lingma.dialect_probe_sec,
+                native_result=self.cfg.tools.native_result,
             )
             inst.dialect = inst.client.dialect_name
             inst.family, inst.runtime_version = inst.client.family, inst.client.runtime_version

@@ -33,8 +33,10 @@ ACP_REQUEST_ID = "ai-coding/request-id"
 CONNECTION_LOST = "$/connectionLost"
 
 Subscriber = Callable[[str, dict], None]
-RequestHandler = Callable[[dict], Any]
+# handler(message id, params): the reply's result, or HOLD when the handler will answer later with reply().
+RequestHandler = Callable[[Any, dict], Any]
 Observer = Callable[[dict], None]
+HOLD = object()
 
 
 class RpcError(Exception):
@@ -147,12 +149,15 @@ class RpcConnection:
         """Also hand every decoded incoming message, as received, to callback(message) (diagnostics: the probe)."""
         self._observers.append(callback)
 
-    def set_request_handler(self, method: str, handler: RequestHandler | None) -> None:
-        """Let `handler(params)` choose the reply's result for server requests of `method` (None = null)."""
-        if handler is None:
-            self._request_handlers.pop(method, None)
-        else:
-            self._request_handlers[method] = handler
+    def set_request_handler(self, method: str, handler: RequestHandler) -> None:
+        """Let `handler(msg_id, params)` choose the reply to server requests of `method`: a result (None = null),
+        or HOLD, after which the handler owes the peer a reply()."""
+        self._request_handlers[method] = handler
+
+    def reply(self, msg_id: Any, result: Any) -> None:
+        """The late reply to a server request whose handler said HOLD."""
+        if not self._closed:
+            self._send({"jsonrpc": "2.0", "id": msg_id, "result": result})
 
     # --- internals -------------------------------------------------------------------------
 
@@ -205,10 +210,12 @@ class RpcConnection:
         result = None
         if handler is not None:
             try:
-                result = handler(params)
+                result = handler(msg_id, params)
             except Exception:
                 # The binary must get a reply whatever happens (§2); a null result is always acceptable.
                 _log.exception("%s: request handler failed on %s", self.url, method)
+        if result is HOLD:
+            return
         if result is None and type(msg_id) is int:
             self._transport.write(null_result_frame(msg_id))
         else:

@@ -80,10 +80,11 @@ def scenario_proxy(
 def make_proxy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Proxy]]:
     """Start real proxies (each with its simulator children); all are stopped at teardown.
 
-    In a module that uses `sim_dialect` (e.g. through `pytestmark = pytest.mark.usefixtures("sim_dialect")`),
-    the simulators speak that dialect."""
+    In a module that uses `sim_dialect` or `sim_runtime` (e.g. through
+    `pytestmark = pytest.mark.usefixtures("sim_dialect")`), the simulators speak that dialect or runtime."""
     started: list[Proxy] = []
-    dialect = request.getfixturevalue("sim_dialect") if "sim_dialect" in request.fixturenames else None
+    runtime = next((name for name in ("sim_dialect", "sim_runtime") if name in request.fixturenames), None)
+    dialect = request.getfixturevalue(runtime) if runtime else None
 
     def make(config: dict | None = None, env: dict[str, str] | None = None, **kwargs) -> Proxy:
         work = tmp_path / f"proxy{len(started)}"

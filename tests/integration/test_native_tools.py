@@ -1,4 +1,7 @@
-"""Lingma's own tool calls (`tool/invoke`): declined by default, handed to the client when allow-listed."""
+"""Lingma's own tool calls (`tool/invoke`): declined by default, handed to the client when allow-listed.
+
+Each test runs on the plugin binary's two dialects and on QoderCN (conftest `sim_runtime`): the plugin binary
+takes a call's result through tool/invokeResult, QoderCN in the reply to its tool/invoke (docs/protocol.md §6)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import json
 import openai
 import pytest
 
-pytestmark = pytest.mark.usefixtures("sim_dialect")
+pytestmark = pytest.mark.usefixtures("sim_runtime")
 
 SCENARIO = """
 rules:
@@ -28,7 +31,16 @@ def _client(proxy) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
 
 
-def test_a_native_call_is_declined_when_forwarding_is_off(make_proxy, scenario):
+def _results_went_back(proxy, sim_runtime: str, how: str | None = None) -> None:
+    """One result reached the simulator, the way its runtime takes it (or `how`)."""
+    how = how or ("reply" if sim_runtime == "qodercn" else "invoke_result")
+    other = "invoke_result" if how == "reply" else "reply"
+    status = proxy.sim_status()
+    assert status["tool_results"] == {how: 1, other: 0}
+    assert status["unacked_timeouts"] == 0, "every tool/invoke got its reply in time"
+
+
+def test_a_native_call_is_declined_when_forwarding_is_off(make_proxy, scenario, sim_runtime):
     proxy = make_proxy({"lingma": {"simulator": {"scenario": scenario}}})
     reply = _client(proxy).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "please read the notes"}]
@@ -36,10 +48,11 @@ def test_a_native_call_is_declined_when_forwarding_is_off(make_proxy, scenario):
     message = reply.choices[0].message
     assert not message.tool_calls
     assert "Tool result: error: native tool read_file is not enabled" in message.content
+    _results_went_back(proxy, sim_runtime)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["non_stream", "stream"])
-def test_an_allowlisted_native_call_round_trips_through_the_client(make_proxy, scenario, stream):
+def test_an_allowlisted_native_call_round_trips_through_the_client(make_proxy, scenario, stream, sim_runtime):
     proxy = make_proxy(
         {
             "lingma": {"simulator": {"scenario": scenario}},
@@ -68,6 +81,7 @@ def test_an_allowlisted_native_call_round_trips_through_the_client(make_proxy, s
     assert "Tool result: buy milk" in second.choices[0].message.content
     assert proxy.sim_status()["ask_count"] == 1, "the same upstream chat continued; nothing was re-asked"
     assert proxy.health()["in_flight"] == 0
+    _results_went_back(proxy, sim_runtime)
 
 
 def test_an_allowlisted_native_call_round_trips_through_an_anthropic_client(make_proxy, scenario):
@@ -94,7 +108,7 @@ def test_an_allowlisted_native_call_round_trips_through_an_anthropic_client(make
     assert proxy.sim_status()["ask_count"] == 1
 
 
-def test_a_parked_call_whose_result_never_comes_is_failed_back_and_frees_its_slot(make_proxy, scenario):
+def test_a_parked_call_whose_result_never_comes_is_failed_back_and_frees_its_slot(make_proxy, scenario, sim_runtime):
     import time
 
     proxy = make_proxy(
@@ -112,3 +126,24 @@ def test_a_parked_call_whose_result_never_comes_is_failed_back_and_frees_its_slo
         time.sleep(0.1)
     assert proxy.health()["in_flight"] == 0
     assert proxy.sim_status()["active_chats"] == 0
+    _results_went_back(proxy, sim_runtime)
+
+
+@pytest.mark.parametrize("mode", ["reply", "invoke_result"])
+def test_tools_native_result_forces_one_way_for_every_runtime(make_proxy, scenario, mode):
+    proxy = make_proxy(
+        {
+            "lingma": {"simulator": {"scenario": scenario}},
+            "tools": {"forward_native": True, "allowlist": ["read_file"], "native_result": mode},
+        }
+    )
+    client = _client(proxy)
+    history = [{"role": "user", "content": "please read the notes"}]
+    [call] = client.chat.completions.create(model="auto", messages=history).choices[0].message.tool_calls
+    history += [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "water the plants"},
+    ]
+    second = client.chat.completions.create(model="auto", messages=history)
+    assert "Tool result: water the plants" in second.choices[0].message.content
+    _results_went_back(proxy, "", how=mode)
