@@ -2,15 +2,17 @@
 
 `lingma.attach` is `auto` (any family), a family name (`qodercn`, `lingma`), a `ws://` URL or a
 `unix:///path`. For the first two, the §11.1 SharedClientCache folders are read in order, QoderCN's first;
-each may hold `.info.json` or `.info` (`websocketPort`, `pid`, `ipcServerPath`) and, beside it,
-`cache/machine_token.json`, whose token goes into the WebSocket upgrade (§11.3). The lookup is repeated on
-every (re)connect, since an IDE that restarts its runtime moves it to a new port.
+each may hold `.info.json` or `.info` (`websocketPort`, `pid`, `ipcServerPath`), or only a `qodercn.sock` /
+`lingma.sock`, and beside them `cache/machine_token.json`, whose token goes into the WebSocket upgrade
+(§11.3). The lookup is repeated on every (re)connect, since an IDE that restarts its runtime moves it to a
+new port.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ _log = logging.getLogger(__name__)
 
 FAMILIES = ("qodercn", "lingma")  # in order of preference when both run (§11.1)
 INFO_FILES = (".info.json", ".info")
+SOCKET_FILES = {"qodercn": ("qodercn.sock", "lingma.sock"), "lingma": ("lingma.sock", "qodercn.sock")}  # own first
 TOKEN_FILE = Path("cache") / "machine_token.json"
 _PIPE_PREFIX = "\\\\.\\pipe\\"
 
@@ -48,14 +51,21 @@ def shared_client_folders(home: Path, system: str, environ: Mapping[str, str]) -
         own = [("qodercn", appdata / "QoderCN"), ("lingma", appdata / "Lingma")]
     else:
         own = [("qodercn", home / ".config" / "QoderCN"), ("lingma", home / ".config" / "Lingma")]
-    folders = [InfoFolder(family, path / "SharedClientCache") for family, path in own] + [
-        InfoFolder("qodercn", home / ".qodercn" / "vscode" / "sharedClientCache"),
+    folders = [InfoFolder(family, _client_cache(path, "SharedClientCache")) for family, path in own] + [
+        InfoFolder("qodercn", _client_cache(home / ".qodercn" / "vscode", "sharedClientCache")),
         InfoFolder("qodercn", home / ".qodercn"),
         InfoFolder("qodercn", home / ".qoder-cn"),
-        InfoFolder("lingma", home / ".lingma" / "vscode" / "sharedClientCache"),
+        InfoFolder("lingma", _client_cache(home / ".lingma" / "vscode", "sharedClientCache")),
         InfoFolder("lingma", home / ".lingma"),
     ]
     return sorted(folders, key=lambda folder: FAMILIES.index(folder.family))  # stable: order kept per family
+
+
+def _client_cache(parent: Path, usual: str) -> Path:
+    """<parent>/<usual>, or the other capitalisation of SharedClientCache when only that one exists (§11.1):
+    the peers' sources spell it both ways, and Linux file names are case-sensitive."""
+    other = usual[0].swapcase() + usual[1:]
+    return parent / other if not (parent / usual).is_dir() and (parent / other).is_dir() else parent / usual
 
 
 def resolve_attach(setting: str, home: Path, system: str, environ: Mapping[str, str]) -> Endpoint:
@@ -103,13 +113,33 @@ def _endpoint_in(folder: InfoFolder, home: Path, skipped: list[str]) -> Endpoint
         if port is None and ipc_path.startswith(_PIPE_PREFIX):
             skipped.append(f"{_shown(path, home)} names only a named pipe, which is not supported yet (§11.2)")
             continue
-        token, token_path = read_machine_token(folder.path, home)
-        common = {"family": folder.family, "info_dir": folder.path, "machine_token": token, "token_path": token_path}
         # The WebSocket is the transport seen working against real runtimes (§2); the socket is [reported] (§11.2).
         if port is not None:
-            return Endpoint(f"ws://127.0.0.1:{port}/", WEBSOCKET, **common)
-        return Endpoint(ipc_path, UNIX, **common)
+            return _found(folder, home, f"ws://127.0.0.1:{port}/", WEBSOCKET)
+        return _found(folder, home, ipc_path, UNIX)
+    return _socket_in(folder, home, skipped)
+
+
+def _socket_in(folder: InfoFolder, home: Path, skipped: list[str]) -> Endpoint | None:
+    """A runtime that exposes only a Unix socket in the folder, with no info file (§11.2) [reported]."""
+    for name in SOCKET_FILES[folder.family]:
+        path = folder.path / name
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if not stat.S_ISSOCK(mode):
+            skipped.append(f"{_shown(path, home)} is not a socket")
+            continue
+        return _found(folder, home, str(path), UNIX)
     return None
+
+
+def _found(folder: InfoFolder, home: Path, address: str, transport: str) -> Endpoint:
+    """The endpoint, with the machine token the folder holds for it (§11.3)."""
+    token, token_path = read_machine_token(folder.path, home)
+    return Endpoint(address, transport, family=folder.family, info_dir=folder.path, machine_token=token,
+                    token_path=token_path)  # fmt: skip
 
 
 def spawned_endpoint(url: str, work_dir: Path, home: Path) -> Endpoint:

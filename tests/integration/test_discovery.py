@@ -227,5 +227,34 @@ def test_the_machine_token_beside_the_info_file_is_read_and_a_bad_one_is_one_lin
             resolve_attach("auto", tmp_path, "Linux", {})
 
 
+def test_either_capitalisation_of_shared_client_cache_is_found(tmp_path: Path) -> None:
+    lower = advertise(tmp_path, ".config/QoderCN/sharedClientCache", info(port=36510))
+    upper = advertise(tmp_path, ".lingma/vscode/SharedClientCache", info(port=37010))
+    assert str(resolve_attach("qodercn", tmp_path, "Linux", {})) == "ws://127.0.0.1:36510/"
+    assert resolve_attach("qodercn", tmp_path, "Linux", {}).info_dir == lower
+    assert resolve_attach("lingma", tmp_path, "Linux", {}).info_dir == upper
+    advertise(tmp_path, LINUX_QODERCN, info(port=36999))  # both spellings: the usual one wins
+    assert str(resolve_attach("qodercn", tmp_path, "Linux", {})) == "ws://127.0.0.1:36999/"
+
+
+def test_a_runtime_that_leaves_only_a_socket_is_attached_through_it(tmp_path: Path) -> None:
+    import socket
+
+    folder = tmp_path / ".qodercn"
+    folder.mkdir()
+    (folder / "lingma.sock").write_text("not a socket")
+    with pytest.raises(NoAttachTarget, match=r"~/\.qodercn/lingma\.sock is not a socket"):
+        resolve_attach("auto", tmp_path, "Linux", {})
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(folder / "qodercn.sock"))
+    try:
+        found = resolve_attach("auto", tmp_path, "Linux", {})
+        assert (found.transport, found.address, found.family) == ("unix", str(folder / "qodercn.sock"), "qodercn")
+        advertise(tmp_path, ".qodercn", info(port=36510))  # an info file beside it says more: it wins
+        assert str(resolve_attach("auto", tmp_path, "Linux", {})) == "ws://127.0.0.1:36510/"
+    finally:
+        listener.close()
+
+
 def test_simulator_command_runs_the_package_with_this_interpreter() -> None:
     assert simulator_command() == [sys.executable, "-m", "lingma_proxy.simulator"]
