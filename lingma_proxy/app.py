@@ -134,6 +134,8 @@ def _delete_upstream_session(pool: Pool, entry: SessionEntry) -> None:
 def log_startup_summary(cfg: Config, port: int, services: Services) -> None:
     """One block once the pool has started; the risky auth choices follow as warnings of their own."""
     lines = summary_lines(cfg, port, services.upstream, services.pool.instances)
+    if services.pool.login_hint.ide_runtime:  # the pool looked, because an instance is logged out
+        lines.append(f"  login:       {services.pool.login_hint.text()}")
     log.info("%s", "\n".join([*lines, f"  {services.reuse.summary()}"]))
     for warning in auth_warnings(cfg, port):
         log.warning("%s", warning)

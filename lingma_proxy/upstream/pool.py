@@ -18,6 +18,7 @@ from .attach import resolve_attach, spawned_endpoint
 from .children import new_child, stop_child
 from .client import LingmaClient, connect_client
 from .health import watch_health
+from .ide_login import LoginHint
 from .process import LingmaProcess, LingmaStartError, PortTakenError, free_port
 from .slots import Lease, Slots
 from .transport import Endpoint
@@ -26,7 +27,6 @@ log = logging.getLogger("lingma_proxy.pool")
 
 _MAX_BACKOFF_SEC = 30.0
 _STABLE_SEC = 60.0  # an instance up this long has recovered: its restart backoff starts over
-_LOGIN_HINT = "run `python lingma_proxy.py login`, or set lingma.attach: auto to use a Lingma an IDE already runs"
 
 
 @dataclass
@@ -124,6 +124,7 @@ class Pool:
         self.slots = Slots(cfg.limits, self.instances)
         self.restart_listeners: list[Callable[[Instance], None]] = []
         self.ready_listeners: list[Callable[[Instance], None]] = []  # an instance became ready (logged in)
+        self.login_hint = LoginHint(cfg.host, attached=bool(upstream.attach))
         self._restart_tasks: dict[str, asyncio.Task] = {}
         self._health_task: asyncio.Task | None = None
         self._closing = False
@@ -220,7 +221,8 @@ class Pool:
         if was not in ("ready", "logged_out"):
             inst.ready_since = time.monotonic()
         if inst.state == "logged_out" and was != "logged_out":
-            log.warning("instance %s is not logged in to Lingma: %s", inst.name, _LOGIN_HINT)
+            await self.login_hint.look(inst.workspace)
+            log.warning("instance %s is not logged in to Lingma: %s", inst.name, self.login_hint.text())
         if inst.state == "ready" and was != "ready":
             for listener in self.ready_listeners:
                 listener(inst)
@@ -279,7 +281,8 @@ class Pool:
 
     def _unavailable(self) -> ApiError:
         if any(inst.state == "logged_out" for inst in self.instances):
-            return ApiError("unavailable", f"No Lingma instance is logged in: {_LOGIN_HINT}.", code="not_logged_in")
+            hint = self.login_hint.text()
+            return ApiError("unavailable", f"No Lingma instance is logged in: {hint}.", code="not_logged_in")
         return ApiError("unavailable", "No Lingma instance is ready; retry shortly.", code="upstream_not_ready")
 
     # ---- views ---------------------------------------------------------------------------------

@@ -242,6 +242,37 @@ def _ask(proxy: Proxy, text: str) -> str:
     return reply.choices[0].message.content
 
 
+def test_logged_out_instances_point_at_a_logged_in_ide_runtime(make_proxy, ide):
+    """Spawn mode, its own instance logged out, while an IDE runs a logged-in Lingma: the log, the startup
+    summary and the 503 say so and suggest lingma.attach: auto (docs/features.md §2)."""
+    ide.start()
+    home = ide.work_dir.parents[2]
+    proxy = make_proxy({"lingma": {"simulator": {"start_logged_out": True}}}, env={"HOME": str(home)}, wait_ready=False)
+    deadline = time.monotonic() + 30
+    while "is not logged in to Lingma" not in proxy.log_text():
+        assert time.monotonic() < deadline, proxy.log_text()
+        time.sleep(0.1)
+    with pytest.raises(openai.APIStatusError) as err:
+        _ask(proxy, "anyone there?")
+    assert err.value.status_code == 503
+    message = err.value.body["message"] if isinstance(err.value.body, dict) else str(err.value)
+    assert f"a logged-in Lingma is running (ws://127.0.0.1:{ide.info['websocketPort']}/)" in message
+    assert "set lingma.attach: auto to use its login" in message
+    deadline = time.monotonic() + 30
+    while "  login:       a logged-in Lingma is running" not in proxy.log_text():
+        assert time.monotonic() < deadline, proxy.log_text()
+        time.sleep(0.1)
+    assert ide.asks() == 0, "the IDE's Lingma was only asked whether it is logged in"
+
+    ide.stop()  # with no IDE runtime, the hint is the general one
+    quiet = make_proxy({"lingma": {"simulator": {"start_logged_out": True}}}, env={"HOME": str(home)}, wait_ready=False)
+    deadline = time.monotonic() + 30
+    while "is not logged in to Lingma" not in quiet.log_text():
+        assert time.monotonic() < deadline, quiet.log_text()
+        time.sleep(0.1)
+    assert "a logged-in Lingma is running" not in quiet.log_text()
+
+
 def test_attach_auto_uses_the_ides_lingma_reconnects_when_it_restarts_and_never_stops_it(make_proxy, ide):
     ide.start()
     proxy = _attached_proxy(make_proxy, ide.work_dir.parents[2])
