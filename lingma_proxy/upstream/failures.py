@@ -23,7 +23,7 @@ QUOTA_EXCEEDED = "quota_exceeded"
 DAILY_LIMIT = "daily_limit_exceeded"
 CONTENT_POLICY = "content_policy"
 MODEL_UNAVAILABLE = "model_unavailable"
-LOGIN_HINT = "run `python lingma_proxy.py login` (or set `lingma.attach: auto` to use a logged-in IDE's Lingma)"
+LOGIN_HINT = "run `python lingma_proxy.py login`, or set lingma.attach: auto to use a Lingma an IDE already runs"
 
 _REDACTOR = Redactor()  # credential shapes only: upstream messages must never carry a token to a client
 _NOT_LOGGED_IN = re.compile(

@@ -14,13 +14,13 @@ from pathlib import Path
 from ..config import HostFacts
 from .attach import NoAttachTarget, resolve_attach
 from .client import initialize_params
+from .failures import LOGIN_HINT
 from .rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
 
 _log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_SEC = 3.0
 _FAMILY_NAMES = {"qodercn": "QoderCN", "lingma": "Lingma"}
-_GENERIC_HINT = "run `python lingma_proxy.py login`, or set lingma.attach: auto to use a Lingma an IDE already runs"
 
 
 class LoginHint:
@@ -41,7 +41,7 @@ class LoginHint:
             return (
                 f"{self.ide_runtime}: set lingma.attach: auto to use its login, or run `python lingma_proxy.py login`"
             )
-        return _GENERIC_HINT
+        return LOGIN_HINT
 
 
 async def logged_in_ide_runtime(host: HostFacts, workspace: Path) -> str:
