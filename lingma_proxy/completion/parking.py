@@ -21,6 +21,7 @@ from ..events import NativeToolCall, ToolCall
 from ..model import Conversation, ToolChoice
 from ..upstream.client import ChatStream
 from ..upstream.slots import Lease
+from ..upstream.tool_replies import tool_result
 
 log = logging.getLogger("lingma_proxy.native_tools")
 
@@ -58,7 +59,8 @@ async def decline(lease: Lease, call: NativeToolCall, why: str) -> None:
     """Tell Lingma the tool did not run, so the model can carry on without it."""
     log.info("native tool %s declined: %s", call.name, why)
     try:
-        await lease.client.tool_invoke_result(call.tool_call_id, call.name, success=False, error_message=why)
+        refusal = tool_result(call.tool_call_id, call.name, success=False, error_message=why)
+        await lease.client.tool_invoke_result(refusal)
     except ApiError as err:
         log.warning("could not decline native tool %s: %s", call.name, err.message)
 

@@ -24,6 +24,7 @@ from ..tools.repair import fallback_text, needs_repair, repair_prompt
 from ..upstream.client import ChatRequest, ChatStream
 from ..upstream.pool import Instance
 from ..upstream.slots import Lease
+from ..upstream.tool_replies import tool_result
 from .output import Output
 from .parking import Resumption, as_client_call, decline, may_forward
 from .pipeline import TextPipeline
@@ -99,13 +100,14 @@ class Turn:
     async def resume(self, resumption: Resumption) -> AsyncIterator[OutputEvent | Finish]:
         """Continue a parked upstream chat: hand Lingma the client's tool result, stream the rest."""
         call = resumption.parked.call
-        await self.lease.client.tool_invoke_result(
+        outcome = tool_result(
             call.tool_call_id,
             call.name,
             success=not resumption.is_error,
             result=resumption.result,
             error_message=resumption.result if resumption.is_error else "",
         )
+        await self.lease.client.tool_invoke_result(outcome)
         async for event in self._consume(resumption.parked.stream):
             yield event
         for event in self._conclude():

@@ -30,7 +30,7 @@ from lingma_proxy.upstream.dialects import (
 from lingma_proxy.upstream.failures import api_error_from_rpc
 from lingma_proxy.upstream.inbox import Inbox
 from lingma_proxy.upstream.rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
-from lingma_proxy.upstream.tool_replies import HOLD_GRACE_SEC, ToolReplies, tool_result
+from lingma_proxy.upstream.tool_replies import HOLD_GRACE_SEC, ToolReplies
 from lingma_proxy.upstream.transport import Endpoint, as_endpoint
 
 _log = logging.getLogger(__name__)
@@ -216,18 +216,10 @@ class LingmaClient:
         except _RPC_ERRORS as exc:
             raise api_error_from_rpc(exc, "chat/deleteSessionById") from None
 
-    async def tool_invoke_result(
-        self,
-        tool_call_id: str,
-        name: str,
-        *,
-        success: bool,
-        result: Any = None,
-        error_message: str = "",
-    ) -> None:
-        """The result of a native `tool/invoke` (§6): in its held reply, else through `tool/invokeResult`."""
-        outcome = tool_result(tool_call_id, name, success=success, result=result, error_message=error_message)
-        if not self.tool_replies.answer(tool_call_id, outcome):
+    async def tool_invoke_result(self, outcome: dict) -> None:
+        """A native `tool/invoke`'s outcome (§6, made by tool_replies.tool_result()): in its held reply, else
+        through `tool/invokeResult`."""
+        if not self.tool_replies.answer(outcome["toolCallId"], outcome):
             await self._call("tool/invokeResult", outcome)
 
     def chat(self, req: ChatRequest) -> ChatStream:

@@ -19,6 +19,7 @@ from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamF
 from lingma_proxy.redact import Redactor
 from lingma_proxy.upstream.client import ChatRequest, LingmaClient
 from lingma_proxy.upstream.process import LingmaProcess, LingmaStartError, free_port
+from lingma_proxy.upstream.tool_replies import tool_result
 
 pytestmark = pytest.mark.timeout(60)
 TEST_BUDGET_SEC = 45
@@ -135,7 +136,7 @@ async def test_native_tool_call_surfaces_and_its_result_reaches_lingma(tmp_path:
         call = await anext(stream)
         assert isinstance(call, NativeToolCall) and call.name == "read_file"
         assert call.parameters == {"path": "README.md"}
-        await client.tool_invoke_result(call.tool_call_id, call.name, success=False, error_message="not forwarded")
+        await client.tool_invoke_result(tool_result(call.tool_call_id, call.name, success=False, error_message="not forwarded"))
         rest = [event async for event in stream]
         assert "not forwarded" in text_of(rest) and isinstance(rest[-1], UpstreamFinish)
 
