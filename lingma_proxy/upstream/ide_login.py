@@ -8,6 +8,7 @@ closed at once. Nothing is kept from it but one line for the log, the startup su
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -33,8 +34,14 @@ class LoginHint:
 
     async def look(self, workspace: Path) -> None:
         """Look again for a logged-in IDE runtime (an attached proxy already uses the one there is)."""
-        if not self._attached:
-            self.ide_runtime = await logged_in_ide_runtime(self._host, workspace)
+        if self._attached:
+            return
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SEC):
+                self.ide_runtime = await logged_in_ide_runtime(self._host, workspace)
+        except Exception:  # only a hint: looking must never cost the instance its own login check
+            _log.debug("looking for a logged-in IDE runtime failed", exc_info=True)
+            self.ide_runtime = ""
 
     def text(self) -> str:
         if self.ide_runtime:
