@@ -19,7 +19,7 @@ from lingma_proxy.events import NativeToolCall, TextDelta, ThinkDelta, UpstreamF
 from lingma_proxy.redact import Redactor
 from lingma_proxy.upstream.client import ChatRequest, LingmaClient
 from lingma_proxy.upstream.process import LingmaProcess, LingmaStartError, free_port
-from lingma_proxy.upstream.tool_replies import tool_result
+from lingma_proxy.upstream.tool_replies import HOLD_GRACE_SEC, tool_result
 
 pytestmark = pytest.mark.timeout(60)
 TEST_BUDGET_SEC = 45
@@ -139,6 +139,23 @@ async def test_native_tool_call_surfaces_and_its_result_reaches_lingma(tmp_path:
         await client.tool_invoke_result(tool_result(call.tool_call_id, call.name, success=False, error_message="not forwarded"))
         rest = [event async for event in stream]
         assert "not forwarded" in text_of(rest) and isinstance(rest[-1], UpstreamFinish)
+
+
+@async_test
+async def test_a_held_tool_reply_that_nobody_answers_is_answered_as_failed(tmp_path: Path) -> None:
+    """QoderCN takes a tool's result in the reply to its tool/invoke (§6): a reply held for a result that never
+    comes is answered as failed once the hold (rpc_timeout + HOLD_GRACE_SEC) runs out, and the chat goes on."""
+    tool = {"name": "read_file", "parameters": {"path": "README.md"}}
+    rules = [{"match": "use a tool", "native_tool": tool, "reply": "after the tool"}]
+    async with running_simulator(tmp_path, rules=rules, env={"LINGMA_SIM_FAMILY": "qodercn"}) as sim:
+        client = await sim.client(rpc_timeout=1.0)
+        stream = client.chat(ask("please use a tool"))
+        call = await anext(stream)
+        assert isinstance(call, NativeToolCall) and call.name == "read_file"
+        await asyncio.sleep(1.0 + HOLD_GRACE_SEC + 1.0)  # nobody answers; the stream is not read meanwhile
+        rest = [event async for event in stream]
+        assert "error: no result in time" in text_of(rest) and isinstance(rest[-1], UpstreamFinish)
+        assert (await sim.status())["tool_results"] == {"reply": 1, "invoke_result": 0}
 
 
 @async_test
