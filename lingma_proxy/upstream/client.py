@@ -42,6 +42,11 @@ DEFAULT_PROBE_TIMEOUT_SEC = 5.0  # §9 allows up to 15 s; a runtime without sess
 _RPC_ERRORS = (RpcError, RpcTimeout, ConnectionLost)
 
 
+def is_logged_in(auth_status: Any) -> bool:
+    """What an `auth/status` result says (§4): `status` 2 is logged in; anything else is not."""
+    return isinstance(auth_status, dict) and auth_status.get("status") == 2
+
+
 @dataclass
 class AuthStatus:
     logged_in: bool
@@ -175,7 +180,7 @@ class LingmaClient:
                     self.on_secret(raw[key])
         raw = redact_json(raw)  # auth/status holds live tokens (§4)
         return AuthStatus(
-            logged_in=raw.get("status") == 2,  # §4: 2 is logged in; anything else is not
+            logged_in=is_logged_in(raw),
             name=str(raw.get("name") or ""),
             user_type=str(raw.get("userType") or ""),
             raw=raw,

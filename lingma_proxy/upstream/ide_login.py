@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import HostFacts
 from .attach import NoAttachTarget, resolve_attach
-from .client import initialize_params
+from .client import initialize_params, is_logged_in
 from .failures import LOGIN_HINT
 from .rpc import ConnectionLost, RpcConnection, RpcError, RpcTimeout
 
@@ -70,6 +70,6 @@ async def logged_in_ide_runtime(host: HostFacts, workspace: Path) -> str:
         return ""
     finally:
         rpc.close()
-    if not isinstance(status, dict) or status.get("status") != 2:  # §4: 2 is logged in
+    if not is_logged_in(status):
         return ""
     return f"a logged-in {_FAMILY_NAMES.get(endpoint.family, 'Lingma')} is running ({endpoint})"
